@@ -1,0 +1,1 @@
+"""msh elements: one file per element, registered by class name."""

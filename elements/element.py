@@ -1,0 +1,161 @@
+"""The element model: what every element declares, and the registry that finds it.
+
+An element is one class in one file. It declares its ports (Click's notation), a
+pydantic ``Config`` (unknown keys rejected), the annotations it ``reads`` and
+``writes``, its ``state`` kind, its named ``drops`` (reasons a packet can be dropped
+for), and one numba kernel ``kernel(b, i, s, inp) -> int``: ``inp`` is the input port the
+packet arrived on; the result is the output port, or ``-1 - k`` to drop the packet for reason ``drops[k]``. ``s`` is the element's state,
+a tuple of numpy arrays built once from the config by ``make_state``.
+
+A plain-Python ``reference`` computes the same thing for tests.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+from pydantic import BaseModel, ConfigDict
+
+from elements.ports import PortSpec, parse_ports
+
+# Header fields and annotations an element may declare in ``reads``/``writes``.
+# "ip", "tcp", "udp", "icmp", "ether" stand for header bytes; the rest are Batch arrays.
+FIELDS = frozenset(
+    {"ether", "ip", "ip.ttl", "ip.sum", "ip.src", "ip.dst", "l4.ports", "tcp", "tcp.sum",
+     "udp.sum", "icmp", "payload", "head", "length", "l3", "l4", "flags", "proto", "saddr",
+     "daddr", "sport", "dport", "flow_hash", "paint", "dst_anno", "timestamp"}
+)
+STATE_KINDS = ("none", "per-flow", "global")
+
+
+class ElementConfig(BaseModel):
+    """Base of element configs: unknown keys are errors, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoConfig(ElementConfig):
+    pass
+
+
+@njit(cache=True, inline="always")
+def drop(reason_index):
+    """The kernel return value that drops a packet for ``drops[reason_index]``."""
+    return -1 - reason_index
+
+
+class UnknownKindError(KeyError):
+    def __init__(self, kind: str, known: list[str]):
+        self.kind = kind
+        self.suggestions = difflib.get_close_matches(kind, known, n=3, cutoff=0.5)
+        super().__init__(kind)
+
+    def __str__(self) -> str:
+        hint = f"; did you mean {' or '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        return f"unknown element kind {self.kind!r}{hint}"
+
+
+REGISTRY: dict[str, type[Element]] = {}
+
+
+@dataclass
+class Element:
+    """Base class; subclasses register themselves under their class name."""
+
+    name: str
+    config: ElementConfig = field(default_factory=NoConfig)
+
+    ports: ClassVar[str] = "1/1"
+    Config: ClassVar[type[ElementConfig]] = NoConfig
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    state_kind: ClassVar[str] = "none"
+    drops: ClassVar[tuple[str, ...]] = ()
+    # True when every output gets a copy of each packet (Tee): the runtime clones.
+    fanout: ClassVar[bool] = False
+    # True for elements that create packets (FromPcap): no kernel, but
+    # ``fill(b, n) -> count`` that loads up to ``n`` packets into rows 0.. of batch ``b``.
+    source: ClassVar[bool] = False
+    # The numba kernel, set by subclasses as ``kernel = staticmethod(fn)``.
+    kernel: ClassVar[Any] = None
+
+    def __init_subclass__(cls, register: bool = True, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if not register:
+            return
+        kind = cls.__name__
+        if kind in REGISTRY and REGISTRY[kind] is not cls:
+            other = REGISTRY[kind]
+            raise TypeError(f"element kind {kind!r} defined twice: {other.__module__} and {cls.__module__}")
+        if cls.state_kind not in STATE_KINDS:
+            raise TypeError(f"{kind}.state_kind must be one of {STATE_KINDS}")
+        unknown = set(cls.reads) | set(cls.writes)
+        unknown -= FIELDS
+        if unknown:
+            raise TypeError(f"{kind} declares unknown fields {sorted(unknown)}")
+        parse_ports(cls.ports)
+        REGISTRY[kind] = cls
+
+    @classmethod
+    def kind(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def port_spec(cls) -> PortSpec:
+        return parse_ports(cls.ports)
+
+    @property
+    def pure(self) -> bool:
+        """Stateless: the result depends only on the packet (compiler may dedupe it)."""
+        return self.state_kind == "none"
+
+    def make_state(self, n_outputs: int) -> tuple:
+        """Arrays built once from the config; passed to the kernel as ``s``."""
+        return (np.zeros(1, np.int64),)
+
+    def reference(self, pkt: Any, n_outputs: int) -> int:
+        """Plain-Python oracle: same contract as the kernel, on a ``msh_ref.Packet``."""
+        raise NotImplementedError
+
+    def counters(self, state: tuple) -> dict[str, int]:
+        """Element-specific counters (Click's read handlers) from the state arrays."""
+        return {}
+
+    def flush(self, state: tuple) -> None:
+        """Called after every batch (sinks write their buffers here)."""
+
+    def close(self, state: tuple) -> None:
+        """Called once at the end of a run."""
+
+
+def lookup(kind: str) -> type[Element]:
+    load_all()
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise UnknownKindError(kind, sorted(REGISTRY)) from None
+
+
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every element module in this package and any entry-point plugins."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    import pkgutil
+    from importlib.metadata import entry_points
+
+    import elements
+
+    for info in pkgutil.walk_packages(elements.__path__, "elements."):
+        importlib.import_module(info.name)
+    for ep in entry_points(group="msh.elements"):
+        ep.load()

@@ -1,0 +1,137 @@
+"""Byte-level helpers shared by kernels: big-endian loads/stores and Internet checksums.
+
+Each takes a slot row (``b.data[i]``) and an absolute offset. Callers check bounds
+first: numba does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from elements.batch import F_FRAG, F_IP, F_L4FULL, F_NONFIRST, F_PORTS
+
+ETHER_HLEN = 14
+IP_PROTO_ICMP = 1
+IP_PROTO_TCP = 6
+IP_PROTO_UDP = 17
+
+
+@njit(cache=True, inline="always")
+def rd16(row, off):
+    return (np.uint32(row[off]) << 8) | np.uint32(row[off + 1])
+
+
+@njit(cache=True, inline="always")
+def rd32(row, off):
+    return (
+        (np.uint32(row[off]) << 24)
+        | (np.uint32(row[off + 1]) << 16)
+        | (np.uint32(row[off + 2]) << 8)
+        | np.uint32(row[off + 3])
+    )
+
+
+@njit(cache=True, inline="always")
+def wr16(row, off, value):
+    row[off] = np.uint8((value >> 8) & 0xFF)
+    row[off + 1] = np.uint8(value & 0xFF)
+
+
+@njit(cache=True, inline="always")
+def wr32(row, off, value):
+    row[off] = np.uint8((value >> 24) & 0xFF)
+    row[off + 1] = np.uint8((value >> 16) & 0xFF)
+    row[off + 2] = np.uint8((value >> 8) & 0xFF)
+    row[off + 3] = np.uint8(value & 0xFF)
+
+
+@njit(cache=True)
+def sum16(row, off, n):
+    """One's-complement sum (not folded) of ``n`` bytes; an odd last byte is padded."""
+    s = np.uint64(0)
+    end = off + (n & ~1)
+    for k in range(off, end, 2):
+        s += (np.uint64(row[k]) << 8) | np.uint64(row[k + 1])
+    if n & 1:
+        s += np.uint64(row[off + n - 1]) << 8
+    return s
+
+
+@njit(cache=True, inline="always")
+def fold(s):
+    """Fold a one's-complement sum to 16 bits and complement it: the checksum field."""
+    s = np.uint64(s)
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return np.uint32(~s & 0xFFFF)
+
+
+@njit(cache=True, inline="always")
+def cksum_update16(check, old, new):
+    """RFC 1624 incremental update of checksum ``check`` when a 16-bit word changes."""
+    s = np.uint64((~check) & 0xFFFF) + np.uint64((~old) & 0xFFFF) + np.uint64(new & 0xFFFF)
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return np.uint32(~s & 0xFFFF)
+
+
+@njit(cache=True, inline="always")
+def cksum_update32(check, old, new):
+    check = cksum_update16(check, old >> 16, new >> 16)
+    return cksum_update16(check, old & 0xFFFF, new & 0xFFFF)
+
+
+@njit(cache=True, inline="always")
+def flow_hash5(saddr, daddr, sport, dport, proto):
+    """A fast 32-bit mix of the 5-tuple (murmur3 finaliser over the folded words)."""
+    h = np.uint32(saddr) * np.uint32(0x9E3779B1)
+    h ^= np.uint32(daddr) + np.uint32(0x7F4A7C15) + (h << 6) + (h >> 2)
+    h ^= ((np.uint32(sport) << 16) | np.uint32(dport)) + np.uint32(0x165667B1) + (h << 6) + (h >> 2)
+    h ^= np.uint32(proto)
+    h ^= h >> 16
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> 13
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> 16
+    return np.uint32(h)
+
+
+@njit(cache=True)
+def mark_ip(b, i, l3):
+    """Set l3/l4, the 5-tuple, the fragment flags and the flow hash from the IPv4
+    header at ``l3``. The caller has checked that the whole IP header is present."""
+    row = b.data[i]
+    hlen = (row[l3] & 0x0F) * 4
+    end = b.head[i] + b.length[i]
+    ip_len = rd16(row, l3 + 2)
+    if l3 + ip_len < end:  # the IP packet may end before the frame (padding)
+        end = l3 + ip_len
+    proto = row[l3 + 9]
+    frag = rd16(row, l3 + 6)
+    flags = F_IP
+    if frag & 0x3FFF:
+        flags |= F_FRAG
+    if frag & 0x1FFF:
+        flags |= F_NONFIRST
+    l4 = l3 + hlen
+    sport = np.uint32(0)
+    dport = np.uint32(0)
+    if not (frag & 0x1FFF):
+        avail = end - l4
+        if (proto == IP_PROTO_TCP or proto == IP_PROTO_UDP) and avail >= 4:
+            sport = rd16(row, l4)
+            dport = rd16(row, l4 + 2)
+            flags |= F_PORTS
+        need = 20 if proto == IP_PROTO_TCP else 8
+        if avail >= need:
+            flags |= F_L4FULL
+    b.l3[i] = l3
+    b.l4[i] = l4
+    b.flags[i] = flags
+    b.proto[i] = proto
+    b.saddr[i] = rd32(row, l3 + 12)
+    b.daddr[i] = rd32(row, l3 + 16)
+    b.sport[i] = sport
+    b.dport[i] = dport
+    b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], sport, dport, proto)

@@ -1,0 +1,33 @@
+"""Discard: drops every packet, counting it."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from elements.element import Element, drop
+
+
+@njit(cache=True)
+def discard_kernel(b, i, s, inp):
+    return drop(0)
+
+
+class Discard(Element):
+    """Drop every packet that arrives (Click's Discard), counted under ``discarded``.
+
+    Ports: ``-/0``: any number of inputs, no outputs.
+
+    Example::
+
+        elements:
+          bad: {kind: Discard}
+
+    Counters: the drop reason ``discarded``. See also: Counter, Tee.
+    """
+
+    ports = "-/0"
+    drops = ("discarded",)
+    kernel = staticmethod(discard_kernel)
+
+    def reference(self, pkt, inp: int) -> int:
+        return -1

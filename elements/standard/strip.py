@@ -1,0 +1,55 @@
+"""Strip: removes bytes from the front of each packet by moving its head."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from elements.element import Element, ElementConfig, drop
+
+
+@njit(cache=True)
+def strip_kernel(b, i, s, inp):
+    n = s[0]
+    take = n if n < b.length[i] else b.length[i]
+    b.head[i] += take
+    b.length[i] -= take
+    return 0
+
+
+class StripConfig(ElementConfig):
+    length: int = Field(ge=0, le=1024, description="bytes to remove from the front (Click's LENGTH)")
+
+
+class Strip(Element):
+    """Remove ``length`` bytes from the front of every packet (Click's Strip).
+
+    A packet shorter than ``length`` becomes empty, as in Click. Nothing is copied:
+    the packet's head moves into the slot's headroom side. Header annotations keep
+    pointing at the same bytes.
+
+    Ports: ``1/1``.
+
+    Example::
+
+        elements:
+          strip: {kind: Strip, config: {length: 14}}
+
+    See also: Unstrip, EtherEncap.
+    """
+
+    ports = "1/1"
+    Config = StripConfig
+    reads = ("head", "length")
+    writes = ("head", "length")
+    kernel = staticmethod(strip_kernel)
+
+    def make_state(self, n_outputs: int) -> np.ndarray:
+        return np.array([self.config.length], np.int32)
+
+    def reference(self, pkt, inp: int) -> int:
+        take = min(self.config.length, pkt.length)
+        pkt.head += take
+        pkt.length -= take
+        return 0

@@ -1,0 +1,247 @@
+"""The in-process runtime: lower a graph to one generated walk kernel and push batches.
+
+Every element of the graph gets a number. The generated ``walk`` takes each packet of
+a batch from its entry point through the element kernels until it leaves by a graph
+output (``out``) or is dropped, counting per element output port and drop reason.
+Fan-out elements (Tee) are expanded in the walk: clones are appended to the batch and
+walked after. One kernel per graph: no Python between elements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from elements.batch import Batch, make_batch
+from msh import graph as G
+from msh.codegen import load_source
+
+DEFAULT_BATCH = 256
+
+
+class AccountingError(RuntimeError):
+    """Packets entered that neither left by a port nor were counted as dropped."""
+
+
+@dataclass
+class Counters:
+    """What a run did: per element output and drop counts, per graph output exits."""
+
+    names: list[str]
+    drop_names: list[tuple[str, ...]]
+    out: np.ndarray  # [element, port]
+    drops: np.ndarray  # [element, reason]; the last column is "unconnected port"
+    exits: np.ndarray  # [graph output]
+    entered: int = 0
+    extra: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def element(self, name: str) -> dict:
+        k = self.names.index(name)
+        reasons = self.drop_names[k] + ("unconnected_port",)
+        result = {
+            "out": [int(x) for x in self.out[k] if True][: self.out.shape[1]],
+            "drops": {r: int(self.drops[k, j]) for j, r in enumerate(reasons) if self.drops[k, j]},
+        }
+        result.update(self.extra.get(name, {}))
+        return result
+
+    def total_dropped(self) -> int:
+        return int(self.drops.sum())
+
+    def to_dict(self) -> dict:
+        return {
+            "entered": self.entered,
+            "exits": [int(x) for x in self.exits],
+            "dropped": self.total_dropped(),
+            "elements": {n: self.element(n) for n in self.names},
+        }
+
+
+def _module_of(element) -> tuple[str, str]:
+    cls = type(element)
+    return cls.__module__, cls.__name__
+
+
+def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
+    """Python source of the walk kernel for graph ``g`` with elements numbered by ``order``."""
+    index = {name: k for k, name in enumerate(order)}
+    lines = [
+        "import numpy as np",
+        "from numba import njit",
+        "from elements.batch import clone_row",
+    ]
+    imports = {}
+    for name in order:
+        mod, cls = _module_of(g.nodes[name]["element"])
+        imports.setdefault((mod, cls), f"E{len(imports)}")
+    for (mod, cls), alias in imports.items():
+        lines.append(f"from {mod} import {cls} as {alias}")
+    for name in order:
+        el = g.nodes[name]["element"]
+        if not el.fanout:
+            lines.append(f"k{index[name]} = {imports[_module_of(el)]}.kernel")
+    states = ", ".join(f"s{k}" for k in range(len(order)))
+    lines += [
+        "",
+        "",
+        "@njit(cache=True)",
+        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', ' if order else ''}{states}):",
+        "    i = 0",
+        "    while i < b.meta[0]:",
+        "        node = start_node[i]",
+        "        inp = start_inp[i]",
+        "        while node >= 0:",
+    ]
+
+    def goto(target: tuple[str, int], row: str, indent: str) -> list[str]:
+        dst, dport = target
+        if dst == G.OUT:
+            return [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
+                    f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
+        if row == "i":
+            return [f"{indent}node = {index[dst]}", f"{indent}inp = {dport}"]
+        return [f"{indent}start_node[{row}] = {index[dst]}", f"{indent}start_inp[{row}] = {dport}"]
+
+    for k, name in enumerate(order):
+        el = g.nodes[name]["element"]
+        succ = G.successors(g, name)
+        unconnected = len(el.drops)
+        lines.append(f"            {'if' if k == 0 else 'elif'} node == {k}:")
+        ind = " " * 16
+        if el.fanout:
+            for port in sorted(p for p in succ if p > 0):
+                lines += [f"{ind}j = clone_row(b, i)", f"{ind}if j < 0:",
+                          f"{ind}    cdrop[{k}, 0] += 1", f"{ind}else:",
+                          f"{ind}    cout[{k}, {port}] += 1"]
+                lines += goto(succ[port], "j", ind + "    ")
+            lines.append(f"{ind}cout[{k}, 0] += 1")
+            lines += goto(succ[0], "i", ind)
+            continue
+        lines += [f"{ind}r = k{k}(b, i, s{k}, inp)", f"{ind}if r < 0:",
+                  f"{ind}    cdrop[{k}, -1 - r] += 1", f"{ind}    b.port[i] = -1",
+                  f"{ind}    node = -1"]
+        for port in sorted(succ):
+            lines.append(f"{ind}elif r == {port}:")
+            lines.append(f"{ind}    cout[{k}, {port}] += 1")
+            lines += goto(succ[port], "i", ind + "    ")
+        lines += [f"{ind}else:", f"{ind}    cdrop[{k}, {unconnected}] += 1",
+                  f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
+    if not order:
+        lines.append("            node = -1")
+    lines += ["        i += 1", ""]
+    return "\n".join(lines)
+
+
+class Program:
+    """A validated graph made runnable: numbered elements, their states, the walk."""
+
+    def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH):
+        self.graph = g
+        self.batch_size = batch_size
+        self.sources = [n for n, el in G.elements(g) if el.source]
+        self.order = [n for n, el in G.elements(g) if not el.source]
+        self.index = {n: k for k, n in enumerate(self.order)}
+        self.elements = [g.nodes[n]["element"] for n in self.order]
+        self.states = [el.make_state(G.n_outputs(g, n)) for n, el in zip(self.order, self.elements)]
+        n_el = max(len(self.order), 1)
+        max_ports = max([G.n_outputs(g, n) for n in self.order] + [1])
+        max_drops = max([len(el.drops) for el in self.elements] + [0]) + 1
+        n_exits = G.n_inputs(g, G.OUT) if G.OUT in g else 0
+        self.counters = Counters(
+            names=list(self.order),
+            drop_names=[el.drops for el in self.elements],
+            out=np.zeros((n_el, max_ports), np.int64),
+            drops=np.zeros((n_el, max_drops), np.int64),
+            exits=np.zeros(max(n_exits, 1), np.int64),
+        )
+        fanout = any(el.fanout for el in self.elements)
+        self.capacity = batch_size * (4 if fanout else 1)
+        self.batch: Batch = make_batch(self.capacity)
+        self.start_node = np.zeros(self.capacity, np.int32)
+        self.start_inp = np.zeros(self.capacity, np.int32)
+        self.walk = load_source("walk", walk_source(g, self.order)).walk
+
+    def entry(self, source: str) -> tuple[int, int]:
+        """(element number, input port) where packets from ``source`` start."""
+        dst, dport = G.successors(self.graph, source)[0]
+        if dst == G.OUT:
+            return -1 - dport, 0
+        return self.index[dst], dport
+
+    def push(self, n: int, entry: tuple[int, int]) -> Batch:
+        """Walk rows ``0..n-1`` of ``self.batch`` (already filled) from ``entry``."""
+        b = self.batch
+        node, inp = entry
+        if node < 0:  # source wired straight to a graph output
+            b.port[:n] = -1 - node
+            self.counters.exits[-1 - node] += n
+            node = -1
+        self.start_node[:n] = node
+        self.start_inp[:n] = inp
+        self.counters.entered += n
+        c = self.counters
+        self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *self.states)
+        for el, st in zip(self.elements, self.states):
+            el.flush(st)
+        return b
+
+    def finish(self) -> Counters:
+        """Close sinks, gather element counters and check that no packet was lost."""
+        c = self.counters
+        for name, el, st in zip(self.order, self.elements, self.states):
+            el.close(st)
+            c.extra[name] = el.counters(st)
+        clones = sum(int(c.out[k, 1:].sum()) for k, el in enumerate(self.elements) if el.fanout)
+        held = sum(int(x.get("held", 0)) for x in c.extra.values())
+        left = int(c.exits.sum()) + c.total_dropped() + held
+        if c.entered + clones != left:
+            raise AccountingError(
+                f"{c.entered} packets entered and {clones} were cloned, but {left} are accounted"
+                f" for ({int(c.exits.sum())} left by a port, {c.total_dropped()} dropped,"
+                f" {held} held)"
+            )
+        return c
+
+
+def run(program: Program, feed=None, limit: int | None = None, progress: bool = False,
+        on_batch=None) -> Counters:
+    """Push every packet of the graph's source (or of ``feed``, for a graph whose
+    packets come in at ``in``) through ``program``; ``on_batch(b)`` sees each walked
+    batch (its ``port`` array says where each row went)."""
+    g = program.graph
+    if program.sources:
+        name = program.sources[0]
+        feeder = g.nodes[name]["element"]
+    elif feed is not None and G.IN in g:
+        name, feeder = G.IN, feed
+    else:
+        raise ValueError("the graph has no source element and no input was given")
+    entry = program.entry(name)
+    total = getattr(feeder, "total", None)
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="pkt", unit_scale=True, leave=False, mininterval=0.5)
+    done = 0
+    b = program.batch
+    while limit is None or done < limit:
+        want = program.batch_size if limit is None else min(program.batch_size, limit - done)
+        n = feeder.fill(b, want)
+        if n == 0:
+            break
+        program.push(n, entry)
+        if on_batch is not None:
+            on_batch(b)
+        done += n
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    if hasattr(feeder, "close"):
+        feeder.close()
+    return program.finish()
