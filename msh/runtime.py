@@ -16,7 +16,7 @@ import numpy as np
 
 from elements.batch import Batch, make_batch
 from msh import graph as G
-from msh.codegen import load_source
+from elements.codegen import load_source
 
 DEFAULT_BATCH = 256
 
