@@ -30,6 +30,7 @@ F_L4FULL = 16  # the whole fixed transport header (TCP 20 / UDP 8 / ICMP 8) is p
 # Values of ``Batch.port`` after a walk.
 PORT_NONE = -2  # not yet decided
 PORT_DROPPED = -1
+PORT_HELD = -3  # kept by a queue element
 
 
 class Batch(NamedTuple):

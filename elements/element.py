@@ -42,6 +42,12 @@ class NoConfig(ElementConfig):
     pass
 
 
+# The kernel return value of an element that keeps the packet (a Queue): the row's
+# bytes have been copied into the element's state; the element reports how many it
+# holds as its "held" counter, and a pull element releases them later.
+HELD = -(1 << 20)
+
+
 @njit(cache=True, inline="always")
 def drop(reason_index):
     """The kernel return value that drops a packet for ``drops[reason_index]``."""

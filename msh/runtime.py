@@ -71,6 +71,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
         "import numpy as np",
         "from numba import njit",
         "from elements.batch import clone_row",
+        "from elements.element import HELD",
     ]
     imports = {}
     for name in order:
@@ -119,7 +120,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
             lines.append(f"{ind}cout[{k}, 0] += 1")
             lines += goto(succ[0], "i", ind)
             continue
-        lines += [f"{ind}r = k{k}(b, i, s{k}, inp)", f"{ind}if r < 0:",
+        lines += [f"{ind}r = k{k}(b, i, s{k}, inp)", f"{ind}if r == HELD:",
+                  f"{ind}    b.port[i] = -3", f"{ind}    node = -1", f"{ind}elif r < 0:",
                   f"{ind}    cdrop[{k}, -1 - r] += 1", f"{ind}    b.port[i] = -1",
                   f"{ind}    node = -1"]
         for port in sorted(succ):
