@@ -81,6 +81,10 @@ class Element:
     writes: ClassVar[tuple[str, ...]] = ()
     state_kind: ClassVar[str] = "none"
     drops: ClassVar[tuple[str, ...]] = ()
+    # True when running the element twice in a row equals running it once, with the
+    # same output port (CheckIPHeader, MarkIPHeader, SetIPChecksum, Paint): the compiler
+    # removes a repeat whose inputs nothing has written since.
+    idempotent: ClassVar[bool] = False
     # True when every output gets a copy of each packet (Tee): the runtime clones.
     fanout: ClassVar[bool] = False
     # True for elements that create packets (FromPcap): no kernel, but

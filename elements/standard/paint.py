@@ -35,6 +35,7 @@ class Paint(Element):
     ports = "1/1"
     Config = PaintConfig
     writes = ("paint",)
+    idempotent = True
     kernel = staticmethod(paint_kernel)
 
     def make_state(self, n_outputs: int) -> np.ndarray:
