@@ -1,0 +1,58 @@
+"""Remove repeated pure work: an idempotent element whose result is still valid.
+
+If every packet reaching element X has just left an earlier element U of the same
+kind and configuration by U's output 0, and nothing on the way wrote what X reads or
+writes, then X would do nothing and send the packet to output 0: X is removed.
+Decided from the elements' declared ``reads``, ``writes``, ``state_kind`` and
+``idempotent`` traits, along the unique path into X.
+Requires: a composed graph. Guarantees: same bytes, annotations and ports for every
+packet; the removal and its reason are recorded in ``graph.graph["removed"]``.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from msh.passes.rewire import bypass, single_feeder
+
+
+def _overlaps(writes: tuple[str, ...], fields: set[str]) -> bool:
+    """Header fields overlap when equal or one is a part of the other (ip / ip.src)."""
+    return any(w == f or w.startswith(f + ".") or f.startswith(w + ".")
+               for w in writes for f in fields)
+
+
+def _earlier_twin(g: nx.MultiDiGraph, node: str) -> str | None:
+    el = g.nodes[node]["element"]
+    fields = set(el.reads) | set(el.writes)
+    current = node
+    while True:
+        feeder = single_feeder(g, current)
+        if feeder is None:
+            return None
+        u, port = feeder
+        prev = g.nodes[u].get("element")
+        if prev is None or prev.source or prev.fanout:
+            return None
+        if type(prev) is type(el) and prev.config == el.config:
+            return u if port == 0 else None
+        if prev.state_kind != "none" and _overlaps(prev.writes, fields):
+            return None
+        if _overlaps(prev.writes, fields):
+            return None
+        current = u
+
+
+def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    g = g.copy()
+    for node in list(nx.topological_sort(g)):
+        el = g.nodes[node].get("element")
+        if el is None or not el.idempotent or el.state_kind != "none":
+            continue
+        twin = _earlier_twin(g, node)
+        if twin is None:
+            continue
+        g.graph.setdefault("removed", []).append(
+            (node, f"repeats {twin} ({el.kind()}, same config) with nothing written since"))
+        bypass(g, node)
+    return g
