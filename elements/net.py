@@ -123,9 +123,12 @@ def mark_ip(b, i, l3):
             sport = rd16(row, l4)
             dport = rd16(row, l4 + 2)
             flags |= F_PORTS
-        need = 20 if proto == IP_PROTO_TCP else 8
-        if avail >= need:
-            flags |= F_L4FULL
+        if proto == IP_PROTO_TCP:
+            if avail >= 20:
+                flags |= F_L4FULL
+        elif proto == IP_PROTO_UDP or proto == IP_PROTO_ICMP:
+            if avail >= 8:
+                flags |= F_L4FULL
     b.l3[i] = l3
     b.l4[i] = l4
     b.flags[i] = flags
@@ -135,3 +138,56 @@ def mark_ip(b, i, l3):
     b.sport[i] = sport
     b.dport[i] = dport
     b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], sport, dport, proto)
+
+
+@njit(cache=True, inline="always")
+def ip_room(b, i):
+    """Bytes of row ``i`` from its IP header (``l3``) to the end of the packet, or -1
+    when ``l3`` is unset or no longer inside the packet (a Strip moved the head past it).
+    Elements that need a network header check this before reading it."""
+    l3 = b.l3[i]
+    if l3 < b.head[i]:
+        return -1
+    return b.head[i] + b.length[i] - l3
+
+
+IPOPT_EOL = 0
+IPOPT_NOP = 1
+IPOPT_LSRR = 131
+IPOPT_SSRR = 137
+
+
+@njit(cache=True)
+def ip_final_dst(row, l3, hlen):
+    """The destination a transport pseudo-header uses: the last address of a loose or
+    strict source route option when the header has one (RFC 1122 4.1.3.4; Click's
+    ``click_in_cksum_pseudohdr``, Linux and scapy agree), else ``ip.dst``. The caller
+    has checked that the ``hlen`` header bytes are present."""
+    opt = l3 + 20
+    end = l3 + hlen
+    while opt < end:
+        kind = row[opt]
+        if kind == IPOPT_NOP:
+            opt += 1
+            continue
+        if kind == IPOPT_EOL or opt + 1 >= end:
+            break
+        olen = np.int64(row[opt + 1])
+        if olen < 2 or opt + olen > end:
+            break
+        if (kind == IPOPT_LSRR or kind == IPOPT_SSRR) and olen >= 7:
+            return rd32(row, opt + olen - 4)
+        opt += olen
+    return rd32(row, l3 + 16)
+
+
+@njit(cache=True)
+def pseudo_sum(row, l3, hlen, n):
+    """Unfolded one's-complement sum of the IPv4 pseudo-header for ``n`` transport bytes:
+    source, final destination (see ``ip_final_dst``), the header's protocol byte, ``n``."""
+    src = rd32(row, l3 + 12)
+    dst = ip_final_dst(row, l3, hlen)
+    s = np.uint64(src >> 16) + np.uint64(src & 0xFFFF)
+    s += np.uint64(dst >> 16) + np.uint64(dst & 0xFFFF)
+    s += np.uint64(row[l3 + 9]) + np.uint64(n)
+    return s
