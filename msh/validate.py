@@ -150,8 +150,11 @@ def _check_connected(name: str, node: PortNode, used: list[int], side: str, errs
 
 
 def check_flow(nodes: dict[str, PortNode], edges: list[Edge], errs: ErrorList,
-               where: Where) -> None:
-    """Flattened-graph checks: no cycle, and one way in (one source, or ``in``)."""
+               where: Where, check_entry: bool = True) -> None:
+    """Flattened-graph checks: no cycle, and one way in (one source, or ``in``).
+
+    ``check_entry=False`` skips "no source" when a kind was unknown (it may be the source).
+    """
     dg = nx.DiGraph()
     first_edge: dict[tuple[str, str], Edge] = {}
     for e in edges:
@@ -181,7 +184,7 @@ def check_flow(nodes: dict[str, PortNode], edges: list[Edge], errs: ErrorList,
         errs.add(e.where, f"the graph has both a source element ({nodes[sources[0]].label})"
                  " and an input 'in'",
                  "packets come from one place: remove the source or the 'in' connections")
-    if not sources and not has_in:
+    if not sources and not has_in and check_entry:
         errs.add(where, "the graph has no source element and no input 'in'",
                  "add a source (FromPcap, TrafficGen) or connect `in -> ...`")
 
