@@ -82,16 +82,36 @@ def make_batch(capacity: int, slot_size: int = SLOT_SIZE) -> Batch:
     )
 
 
+@njit(cache=True)
+def _reset(b, n):
+    for i in range(n):
+        b.head[i] = HEADROOM
+        b.l3[i] = -1
+        b.l4[i] = -1
+        b.flags[i] = 0
+        b.proto[i] = 0
+        b.saddr[i] = 0
+        b.daddr[i] = 0
+        b.sport[i] = 0
+        b.dport[i] = 0
+        b.flow_hash[i] = 0
+        b.paint[i] = 0
+        b.dst_anno[i] = 0
+        b.port[i] = PORT_NONE
+    b.meta[0] = n
+
+
+_reset_fast = None
+
+
 def reset_annotations(b: Batch, n: int) -> None:
     """Give rows ``0..n-1`` fresh annotations (sources call this before filling)."""
-    b.head[:n] = HEADROOM
-    b.l3[:n] = -1
-    b.l4[:n] = -1
-    for name in ("flags", "proto", "saddr", "daddr", "sport", "dport", "flow_hash", "paint",
-                 "dst_anno"):
-        getattr(b, name)[:n] = 0
-    b.port[:n] = PORT_NONE
-    b.meta[0] = n
+    global _reset_fast
+    if _reset_fast is None:
+        from elements.codegen import Fast
+
+        _reset_fast = Fast(_reset)
+    _reset_fast(b, n)
 
 
 def packet_bytes(b: Batch, i: int) -> bytes:

@@ -15,8 +15,9 @@ import networkx as nx
 import numpy as np
 
 from elements.batch import Batch, make_batch
+from elements.element import Element
 from msh import graph as G
-from elements.codegen import load_source
+from elements.codegen import Fast, load_source
 
 DEFAULT_BATCH = 256
 
@@ -161,9 +162,11 @@ class Program:
         fanout = any(el.fanout for el in self.elements)
         self.capacity = batch_size * (4 if fanout else 1)
         self.batch: Batch = make_batch(self.capacity)
+        self._flushing = [(el, st) for el, st in zip(self.elements, self.states)
+                          if type(el).flush is not Element.flush]
         self.start_node = np.zeros(self.capacity, np.int32)
         self.start_inp = np.zeros(self.capacity, np.int32)
-        self.walk = load_source("walk", walk_source(g, self.order)).walk
+        self.walk = Fast(load_source("walk", walk_source(g, self.order)).walk)
 
     def entry(self, source: str) -> tuple[int, int]:
         """(element number, input port) where packets from ``source`` start."""
@@ -185,7 +188,7 @@ class Program:
         self.counters.entered += n
         c = self.counters
         self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *self.states)
-        for el, st in zip(self.elements, self.states):
+        for el, st in self._flushing:
             el.flush(st)
         return b
 
