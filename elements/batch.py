@@ -136,27 +136,34 @@ def load_frames(b: Batch, frames: list[bytes], timestamps_ns: list[int] | None =
 
 
 @njit(cache=True)
+def copy_row(src, i, dst, j):
+    """Copy row ``i`` of ``src`` (bytes and annotations) to row ``j`` of ``dst``: same head,
+    so absolute header offsets stay valid (Tee's clones, a Queue's stored packets)."""
+    h = src.head[i]
+    dst.data[j, h : h + src.length[i]] = src.data[i, h : h + src.length[i]]
+    dst.head[j] = h
+    dst.length[j] = src.length[i]
+    dst.timestamp[j] = src.timestamp[i]
+    dst.l3[j] = src.l3[i]
+    dst.l4[j] = src.l4[i]
+    dst.flags[j] = src.flags[i]
+    dst.proto[j] = src.proto[i]
+    dst.saddr[j] = src.saddr[i]
+    dst.daddr[j] = src.daddr[i]
+    dst.sport[j] = src.sport[i]
+    dst.dport[j] = src.dport[i]
+    dst.flow_hash[j] = src.flow_hash[i]
+    dst.paint[j] = src.paint[i]
+    dst.dst_anno[j] = src.dst_anno[i]
+    dst.port[j] = src.port[i]
+
+
+@njit(cache=True)
 def clone_row(b, i):
     """Copy row ``i`` (bytes and annotations) to a new row; -1 when the batch is full."""
     j = b.meta[0]
     if j >= b.head.shape[0]:
         return -1
     b.meta[0] = j + 1
-    h = b.head[i]
-    b.data[j, h : h + b.length[i]] = b.data[i, h : h + b.length[i]]
-    b.head[j] = h
-    b.length[j] = b.length[i]
-    b.timestamp[j] = b.timestamp[i]
-    b.l3[j] = b.l3[i]
-    b.l4[j] = b.l4[i]
-    b.flags[j] = b.flags[i]
-    b.proto[j] = b.proto[i]
-    b.saddr[j] = b.saddr[i]
-    b.daddr[j] = b.daddr[i]
-    b.sport[j] = b.sport[i]
-    b.dport[j] = b.dport[i]
-    b.flow_hash[j] = b.flow_hash[i]
-    b.paint[j] = b.paint[i]
-    b.dst_anno[j] = b.dst_anno[i]
-    b.port[j] = b.port[i]
+    copy_row(b, i, b, j)
     return j
