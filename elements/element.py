@@ -25,7 +25,7 @@ from elements.ports import PortSpec, parse_ports
 # Header fields and annotations an element may declare in ``reads``/``writes``.
 # "ip", "tcp", "udp", "icmp", "ether" stand for header bytes; the rest are Batch arrays.
 FIELDS = frozenset(
-    {"ether", "ip", "ip.ttl", "ip.sum", "ip.src", "ip.dst", "l4.ports", "tcp", "tcp.sum",
+    {"ether", "ip", "ip.ttl", "ip.sum", "ip.src", "ip.dst", "l4.ports", "tcp", "tcp.sum", "udp",
      "udp.sum", "icmp", "payload", "head", "length", "l3", "l4", "flags", "proto", "saddr",
      "daddr", "sport", "dport", "flow_hash", "paint", "dst_anno", "timestamp"}
 )
