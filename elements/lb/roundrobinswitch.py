@@ -1,0 +1,54 @@
+"""RoundRobinSwitch: sends packets to its outputs in turn."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from elements.element import Element
+
+
+@njit(cache=True)
+def roundrobinswitch_kernel(b, i, s, inp):
+    out = s[0]
+    nxt = out + 1
+    s[0] = 0 if nxt >= s[1] else nxt
+    return out
+
+
+class RoundRobinSwitch(Element):
+    """Send each packet to the next output in turn, 0, 1, ..., n-1, 0, ... (Click's
+    RoundRobinSwitch): the simplest load balancer, blind to flows.
+
+    Ports: ``1/1-``: one input, any number of outputs.
+
+    Behaviour: the first packet goes to output 0; the turn is kept across batches.
+
+    Example::
+
+        elements:
+          rr: {kind: RoundRobinSwitch}
+        connections:
+          - in -> rr
+          - rr[0] -> [0]out
+          - rr[1] -> [1]out
+
+    Counters: ``next`` (the output the next packet takes).
+
+    See also: HashSwitch, MaglevLB.
+    """
+
+    ports = "1/1-"
+    state_kind = "global"
+    kernel = staticmethod(roundrobinswitch_kernel)
+
+    def make_state(self, n_outputs: int) -> np.ndarray:
+        return np.array([0, max(n_outputs, 1)], np.int64)
+
+    def counters(self, state: np.ndarray) -> dict[str, int]:
+        return {"next": int(state[0])}
+
+    def reference(self, pkt, inp: int, n_outputs: int = 1) -> int:
+        out = getattr(self, "ref_next", 0)
+        self.ref_next = 0 if out + 1 >= max(n_outputs, 1) else out + 1
+        return out
