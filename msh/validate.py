@@ -90,7 +90,11 @@ def check_ports(nodes: dict[str, PortNode], edges: list[Edge], errs: ErrorList) 
                 ok = False
                 errs.add(where or e.where, f"unknown element '{name}' in connection",
                          did_you_mean(name, [n for n in nodes if n not in G.INTERFACE]))
-        if not ok:
+        if not ok:  # the known end counts as connected: no "unconnected" noise
+            if e.src in nodes:
+                outs[e.src].setdefault(e.sport, e)
+            if e.dst in nodes:
+                ins[e.dst].setdefault(e.dport, e)
             continue
         if not _port_in_range(nodes, e.src, e.sport, "output", e.src_where or e.where, errs):
             ok = False
@@ -119,7 +123,7 @@ def _port_in_range(nodes, name: str, port: int, side: str, where: Where, errs) -
     if node.spec is None:
         return True
     r = node.spec.outputs if side == "output" else node.spec.inputs
-    if port <= r.high:
+    if port < r.high:
         return True
     if name == G.IN:
         hint = "'in' is the graph input: packets come out of it, write `in -> x`"
@@ -134,7 +138,7 @@ def _port_in_range(nodes, name: str, port: int, side: str, where: Where, errs) -
 def _check_connected(name: str, node: PortNode, used: list[int], side: str, errs) -> None:
     r = node.spec.outputs if side == "output" else node.spec.inputs
     n = max(used[-1] + 1 if used else 0, r.low)
-    missing = [p for p in range(min(n, r.high + 1)) if p not in used]
+    missing = [p for p in range(min(n, r.high)) if p not in used]
     for p in missing:
         if name in G.INTERFACE:
             what = "graph input" if name == G.IN else "graph output"
@@ -317,9 +321,15 @@ def check_config(cls, who: str, value, locate: Callable[[tuple, bool], Where],
     try:
         return model.model_validate_json(json.dumps(value))
     except pydantic.ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            _config_problem(model, who, err, locate, errs)
-        return None
+        found = exc.errors(include_url=False)
+    extra = [str(e["loc"][-1]) for e in found if e["type"] == "extra_forbidden"]
+    for err in found:
+        # "missing 'length'" is noise next to "unknown 'lenght' (did you mean 'length'?)"
+        if err["type"] == "missing" and difflib.get_close_matches(
+                str(err["loc"][-1]), extra, n=1, cutoff=0.6):
+            continue
+        _config_problem(model, who, err, locate, errs)
+    return None
 
 
 def _config_problem(model, who: str, err: dict, locate, errs: ErrorList) -> None:

@@ -110,7 +110,8 @@ class Source:
         where = self.where(node, offset) if node is not None else Where(self.path, 0, 0)
         self.errs.add(where, message, hint)
 
-    def items(self, node: yaml.MappingNode) -> list[tuple[Any, yaml.Node, yaml.Node]]:
+    def items(self, node: yaml.MappingNode, what: str = "key"
+              ) -> list[tuple[Any, yaml.Node, yaml.Node]]:
         """(key, key node, value node) of a mapping; a repeated key is an error."""
         seen: dict[Any, yaml.Node] = {}
         result = []
@@ -122,9 +123,9 @@ class Source:
                 self.error(knode, "a mapping key must be a scalar, found a collection")
                 continue
             if first is not None:
-                self.error(knode, f"duplicate key '{key}'",
+                self.error(knode, f"duplicate {what} '{key}'",
                            f"the first '{key}' is at line {first.start_mark.line + 1};"
-                           " each key may appear once")
+                           f" each {what} may appear once")
                 continue
             seen[key] = knode
             result.append((key, knode, vnode))
@@ -219,6 +220,8 @@ class Body:
     elements: dict[str, Decl] = field(default_factory=dict)
     connections: list[Edge] = field(default_factory=list)
     classes: dict[str, Body] = field(default_factory=dict)  # the classes it can use
+    # Part of it could not be read: its port checks would report the missing parts.
+    incomplete: bool = False
 
     def spec(self) -> PortSpec:
         """A class's ports: as many as its connections to ``in`` and ``out`` use."""
@@ -252,7 +255,7 @@ def _read_body(src: Source, body: Body, keys: dict) -> None:
     if "elements" in keys:
         node = keys["elements"][1]
         if src.want(node, yaml.MappingNode, "'elements' must be a mapping of name: element"):
-            for key, knode, vnode in src.items(node):
+            for key, knode, vnode in src.items(node, "element name"):
                 decl = _read_element(src, key, knode, vnode)
                 if decl is not None:
                     body.elements[decl.name] = decl
@@ -350,6 +353,7 @@ def read_file(path: str, errs: ErrorList, loaded: dict[str, GraphFile],
     if not src.want(root, yaml.MappingNode, "a graph file must be a mapping with"
                     " 'elements' and 'connections'"):
         return None
+    before = len(errs)
     keys = _keys(src, root, GRAPH_KEYS, "the graph file")
     name = Path(path).stem
     if "graph" in keys:
@@ -362,10 +366,11 @@ def read_file(path: str, errs: ErrorList, loaded: dict[str, GraphFile],
     f = GraphFile(path, body, name, {})
     loaded[key] = f
     _read_body(src, body, keys)
+    body.incomplete = len(errs) > before
     if "classes" in keys:
         node = keys["classes"][1]
         if src.want(node, yaml.MappingNode, "'classes' must be a mapping of name: class"):
-            for cname, knode, vnode in src.items(node):
+            for cname, knode, vnode in src.items(node, "class name"):
                 if not isinstance(cname, str) or not NAME.match(cname):
                     src.error(knode, f"invalid class name '{cname}'", f"use {NAME_RULE}")
                     continue
@@ -373,13 +378,16 @@ def read_file(path: str, errs: ErrorList, loaded: dict[str, GraphFile],
                                 " with 'elements' and 'connections'"):
                     continue
                 cbody = Body(cname, src, src.where(knode), is_class=True)
+                before = len(errs)
                 _read_body(src, cbody, _keys(src, vnode, CLASS_KEYS, f"class '{cname}'"))
+                cbody.incomplete = len(errs) > before
                 f.own_classes[cname] = cbody
     scope = dict(f.own_classes)
     for node, inc in _includes(src, keys):
         ipath = os.path.normpath(os.path.join(os.path.dirname(path), inc))
         if not os.path.exists(ipath):
-            src.error(node, f"cannot include '{inc}': no such file ({ipath})")
+            src.error(node, f"cannot include '{inc}': no such file",
+                      f"include paths are relative to the including file: looked for {ipath}")
             continue
         other = read_file(ipath, errs, loaded)
         if other is None:
@@ -429,9 +437,14 @@ def _text_of(value: Any) -> str | None:
 
 
 def substituter(src: Source, scope: dict[str, Any], who: str):
-    """``subst(text, node)`` for ``Source.value``: ``${x}`` from ``scope``, errors located."""
+    """``subst(text, node)`` for ``Source.value``: ``${x}`` from ``scope``, errors located.
+
+    ``subst.failed`` holds the places of values that could not be substituted, so the
+    caller can leave out the config errors they cause.
+    """
 
     def undefined(name: str, node, offset: int) -> None:
+        subst.failed.add(src.where(node))
         close = did_you_mean(name, scope)
         known = f"parameters here: {', '.join(sorted(scope))}" if scope else \
             "declare it under 'params:'"
@@ -454,6 +467,10 @@ def substituter(src: Source, scope: dict[str, Any], who: str):
                 out.append("${")
                 continue
             name = m.group(1)
+            if name in scope and _text_of(scope[name]) is not None:
+                out.append(_text_of(scope[name]))
+                continue
+            subst.failed.add(src.where(node))
             if not NAME.match(name):
                 src.error(node, f"{who}: malformed parameter reference '{m.group(0)}'",
                           "write ${name}; write $${ for a literal ${", offset=m.start())
@@ -463,38 +480,34 @@ def substituter(src: Source, scope: dict[str, Any], who: str):
                 src.error(node, f"{who}: parameter '${{{name}}}' is a {type(scope[name]).__name__}"
                           " and cannot be part of a string",
                           f"use it as the whole value: \"${{{name}}}\"", offset=m.start())
-            else:
-                out.append(_text_of(scope[name]))
-                continue
             out.append(m.group(0))
         out.append(text[last:])
         return "".join(out)
 
+    subst.failed = set()
     return subst
 
 
-def parse_overrides(items: dict[str, str] | list[str], path: str, errs: ErrorList) -> dict:
-    """``-p k=v`` values (strings) as YAML values: ``-p n=5`` is an int."""
-    if not isinstance(items, dict):
-        pairs = {}
-        for item in items:
-            k, eq, v = item.partition("=")
-            if not eq or not NAME.match(k.strip()):
-                errs.add(Where(path, 0, 0), f"-p {item}: expected name=value")
-                continue
-            pairs[k.strip()] = v
-        items = pairs
+def parse_overrides(items: dict | list[str], path: str, errs: ErrorList) -> dict:
+    """Parameter overrides: a dict of values as they are, or ``-p`` style ``k=v``
+    strings whose values are read as YAML (``n=5`` is an int, ``ports=[80, 443]`` a list).
+    """
+    if isinstance(items, dict):
+        return dict(items)
     result = {}
-    for k, v in items.items():
-        if not isinstance(v, str):
-            result[k] = v
+    for item in items:
+        k, eq, v = item.partition("=")
+        k = k.strip()
+        if not eq or not NAME.match(k):
+            errs.add(Where(path, 0, 0), f"-p {item}: expected name=value")
             continue
         sub = ErrorList()
         node = compose(f"-p {k}", sub, v) if v.strip() else None
         if sub:
-            errs.add(Where(path, 0, 0), f"-p {k}={v}: not a YAML value")
-        else:
-            result[k] = Source(path, sub).value(node) if node is not None else ""
+            errs.add(Where(path, 0, 0), f"-p {item}: the value is not valid YAML",
+                     "quote it: -p 'name=\"value\"'")
+            continue
+        result[k] = Source(path, sub).value(node) if node is not None else ""
     return result
 
 
@@ -510,7 +523,8 @@ class Flat:
     edges: list[Edge] = field(default_factory=list)
     pseudo: list[str] = field(default_factory=list)
     checked: set[int] = field(default_factory=set)  # class bodies whose ports were checked
-    unknown: bool = False  # an unknown kind: the entry check would only add noise
+    # An unknown kind or a body not fully read: the entry check would only add noise.
+    partial: bool = False
 
 
 def expand(body: Body, prefix: str, scope: dict[str, Any], flat: Flat,
@@ -544,18 +558,23 @@ def expand(body: Body, prefix: str, scope: dict[str, Any], flat: Flat,
                 "`msh elements` lists the kinds"
             src.error(decl.kind_node, f"{who}: unknown element kind '{decl.kind}'", hint)
             local[decl.name] = PortNode(label(decl.name, decl.kind), None, decl.where)
-            flat.unknown = True
+            flat.partial = True
             continue
-        value = src.value(decl.config, substituter(src, scope, who)) if decl.config else None
-        locate = _locator(src, decl)
-        config = check_config(cls, who, value, locate, src.errs)
+        subst = substituter(src, scope, who)
+        value = src.value(decl.config, subst) if decl.config else None
+        found = ErrorList()
+        config = check_config(cls, who, value, _locator(src, decl), found)
+        for p in found.problems:
+            if p.where not in subst.failed:
+                src.errs.add(p.where, p.message, p.hint)
         node = PortNode(who, cls.port_spec(), decl.where, cls.source)
         flat.nodes[full] = node
         if config is not None:
             flat.built[full] = (cls, config, decl.where)
         local[decl.name] = PortNode(label(decl.name, decl.kind), node.spec, decl.where,
                                     cls.source)
-    if not body.is_class or id(body) not in flat.checked:
+    flat.partial |= body.incomplete
+    if not body.incomplete and id(body) not in flat.checked:
         flat.checked.add(id(body))
         check_ports({**local, **interface_nodes(body.where)}, body.connections, src.errs)
     known = set(local) | set(G.INTERFACE)
@@ -660,7 +679,7 @@ def load(path: str | os.PathLike, params: dict | list | None = None,
     expand(body, "", scope, flat)
     edges = _eliminate(flat)
     nodes = {**flat.nodes, **interface_nodes(body.where)}
-    check_flow(nodes, edges, errs, body.where, check_entry=not flat.unknown)
+    check_flow(nodes, edges, errs, body.where, check_entry=not flat.partial)
     g = None
     if not errs:
         g = _build(f, flat, edges, scope, errs)
