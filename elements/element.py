@@ -110,6 +110,12 @@ class Element:
         parse_ports(cls.ports)
         REGISTRY[kind] = cls
 
+    def __post_init__(self) -> None:
+        # An element built without a config gets its Config's defaults (subclasses that
+        # derive traits from the config extend this).
+        if type(self.config) is NoConfig and self.Config is not NoConfig:
+            self.config = self.Config()
+
     @classmethod
     def kind(cls) -> str:
         return cls.__name__
