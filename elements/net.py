@@ -1,13 +1,19 @@
 """Byte-level helpers shared by kernels: big-endian loads/stores and Internet checksums.
 
 Each takes a slot row (``b.data[i]``) and an absolute offset. Callers check bounds
-first: numba does not.
+first: numba does not. At the end, the pydantic types for addresses in element configs
+(``EtherAddress``, ``IPv4Address``, ``IPv4Interface``) and their conversions.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from typing import Annotated
+
 import numpy as np
 from numba import njit
+from pydantic import AfterValidator
 
 from elements.batch import F_FRAG, F_IP, F_L4FULL, F_NONFIRST, F_PORTS
 
@@ -63,7 +69,7 @@ def fold(s):
     """Fold a one's-complement sum to 16 bits and complement it: the checksum field."""
     s = np.uint64(s)
     while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
     return np.uint32(~s & 0xFFFF)
 
 
@@ -72,7 +78,7 @@ def cksum_update16(check, old, new):
     """RFC 1624 incremental update of checksum ``check`` when a 16-bit word changes."""
     s = np.uint64((~check) & 0xFFFF) + np.uint64((~old) & 0xFFFF) + np.uint64(new & 0xFFFF)
     while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
     return np.uint32(~s & 0xFFFF)
 
 
@@ -191,3 +197,103 @@ def pseudo_sum(row, l3, hlen, n):
     s += np.uint64(dst >> 16) + np.uint64(dst & 0xFFFF)
     s += np.uint64(row[l3 + 9]) + np.uint64(n)
     return s
+
+
+# ---- plain Python for the references (independent of the kernels' code) ----------------
+
+
+def mark_ip_reference(pkt, l3: int) -> None:
+    """``mark_ip`` on an ``elements.reference.Packet``: the same annotations."""
+    hlen = (pkt.buf[l3] & 0x0F) * 4
+    end = min(pkt.head + pkt.length, l3 + pkt.u16(l3 + 2))
+    proto = pkt.buf[l3 + 9]
+    frag = pkt.u16(l3 + 6)
+    flags = F_IP | (F_FRAG if frag & 0x3FFF else 0) | (F_NONFIRST if frag & 0x1FFF else 0)
+    l4 = l3 + hlen
+    sport = dport = 0
+    if not frag & 0x1FFF:
+        avail = end - l4
+        if proto in (IP_PROTO_TCP, IP_PROTO_UDP) and avail >= 4:
+            sport, dport = pkt.u16(l4), pkt.u16(l4 + 2)
+            flags |= F_PORTS
+        full = {IP_PROTO_TCP: 20, IP_PROTO_UDP: 8, IP_PROTO_ICMP: 8}.get(proto)
+        if full is not None and avail >= full:
+            flags |= F_L4FULL
+    pkt.l3, pkt.l4, pkt.flags, pkt.proto = l3, l4, flags, proto
+    pkt.saddr, pkt.daddr = pkt.u32(l3 + 12), pkt.u32(l3 + 16)
+    pkt.sport, pkt.dport = sport, dport
+    pkt.flow_hash = int(flow_hash5(pkt.saddr, pkt.daddr, sport, dport, proto))
+
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071 checksum in plain Python: the references use it, independent of the
+    kernels' ``sum16``/``fold``."""
+    if len(data) % 2:
+        data = bytes(data) + b"\0"
+    s = sum(int.from_bytes(data[k : k + 2], "big") for k in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def transport_checksum_reference(pkt, l3: int, l4: int, n: int) -> int:
+    """The TCP/UDP checksum of ``n`` bytes at ``l4`` (checksum field already zeroed)
+    with the pseudo-header of the IPv4 header at ``l3``, final source-route hop
+    included (see ``ip_final_dst``)."""
+    hlen = (pkt.buf[l3] & 0x0F) * 4
+    dst = pkt.buf[l3 + 16 : l3 + 20]
+    opts = pkt.buf[l3 + 20 : l3 + hlen]
+    k = 0
+    while k < len(opts):
+        if opts[k] == IPOPT_NOP:
+            k += 1
+            continue
+        if opts[k] == IPOPT_EOL or k + 1 >= len(opts) or not 2 <= opts[k + 1] <= len(opts) - k:
+            break
+        if opts[k] in (IPOPT_LSRR, IPOPT_SSRR) and opts[k + 1] >= 7:
+            dst = opts[k + opts[k + 1] - 4 : k + opts[k + 1]]
+            break
+        k += opts[k + 1]
+    pseudo = pkt.buf[l3 + 12 : l3 + 16] + dst + bytes([0, pkt.buf[l3 + 9]]) + n.to_bytes(2, "big")
+    return internet_checksum(bytes(pseudo) + bytes(pkt.buf[l4 : l4 + n]))
+
+
+# ---- configuration values (validated once, in Python) ------------------------------------
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
+
+
+def _ether_address(text: str) -> str:
+    if not _MAC.fullmatch(text):
+        raise ValueError(f"expected an Ethernet address like 00:11:22:33:44:55, found {text!r}")
+    return text.lower().replace("-", ":")
+
+
+def _ipv4_address(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address like 10.0.0.1, found {text!r}") from None
+
+
+def _ipv4_interface(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Interface(text))
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address with prefix like 10.0.0.1/24,"
+                         f" found {text!r}") from None
+
+
+EtherAddress = Annotated[str, AfterValidator(_ether_address)]
+IPv4Address = Annotated[str, AfterValidator(_ipv4_address)]
+IPv4Interface = Annotated[str, AfterValidator(_ipv4_interface)]
+
+
+def ether_bytes(address: str) -> bytes:
+    """The 6 bytes of a validated ``EtherAddress``."""
+    return bytes.fromhex(address.replace(":", ""))
+
+
+def ipv4_int(address: str) -> int:
+    """A dotted IPv4 address (or the address part of ``a.b.c.d/len``) in host order."""
+    return int(ipaddress.IPv4Interface(address).ip)
