@@ -92,6 +92,12 @@ class Element:
     source: ClassVar[bool] = False
     # The numba kernel, set by subclasses as ``kernel = staticmethod(fn)``.
     kernel: ClassVar[Any] = None
+    # For the per-flow decision cache (msh/flowcache.py), mapping elements provide
+    # ``slot_of(s) -> slot`` (the flow-table slot the last packet used, -1 for none)
+    # and ``touch(s, slot, b, i) -> expiry`` (refresh that entry exactly as the kernel
+    # would for packet i; -1 when it is gone), both njit.
+    slot_of: ClassVar[Any] = None
+    touch: ClassVar[Any] = None
 
     def __init_subclass__(cls, register: bool = True, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -128,6 +134,13 @@ class Element:
     def pure(self) -> bool:
         """Stateless: the result depends only on the packet (compiler may dedupe it)."""
         return self.state_kind == "none"
+
+    def cache_role(self) -> str | None:
+        """How the decision cache may treat this element: ``"verdict"`` when its output
+        port and writes depend only on the packet's 5-tuple (and config); ``"mapping"``
+        when it is a per-flow element whose decision sticks once made (with
+        ``slot_of``/``touch``); None when every packet must run it."""
+        return None
 
     def make_state(self, n_outputs: int) -> tuple:
         """Arrays built once from the config; passed to the kernel as ``s``."""
