@@ -67,3 +67,7 @@ class ErrorList:
 def label(name: str, kind: str) -> str:
     """Click's landmark for an element: ``'fw :: IPFilter'``."""
     return f"'{name} :: {kind}'"
+
+
+class UserError(Exception):
+    """A bad request that is not about a graph file (a missing trace, no graphviz)."""

@@ -1,0 +1,361 @@
+"""The ``msh`` command: validate, run, show graphs; describe elements.
+
+Each subcommand is an entry of ``COMMANDS``: its help line, a function adding its
+arguments, and the function that runs it (``args -> exit status``), or a
+``"module:function"`` string imported only when that subcommand runs. Heavy modules
+(numba, networkx, the elements) are imported inside the commands, after the
+arguments are parsed: ``--no-jit`` must set ``NUMBA_DISABLE_JIT`` before numba is
+imported, and ``msh --help`` should start at once.
+
+Exit status: 0 ok, 2 bad input (a graph's errors are printed without a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+# Where `msh run` reads packets for a graph that takes them at `in`, when neither
+# --input nor the graph's `input` parameter names a file: the first that exists.
+DEFAULT_TRACES = (
+    os.environ.get("MSH_TRACE", ""),
+    str(Path(__file__).resolve().parent.parent / "data" / "trace.pcap"),
+    "/work/shared/data/traffic_100k.pcap",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int] | str
+
+
+def _graph_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument("graphs" if many else "graph", nargs="+" if many else None,
+                   metavar="GRAPH", help="a graph YAML file")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a graph parameter (the value is read as YAML: 5 is an int)")
+
+
+# --- validate ------------------------------------------------------------------------
+
+
+def validate_args(p: argparse.ArgumentParser) -> None:
+    _graph_args(p, many=True)
+
+
+def validate(args: argparse.Namespace) -> int:
+    from msh import graph as G
+    from msh.errors import GraphError
+    from msh.yamlgraph import load
+
+    status = 0
+    for path in args.graphs:
+        try:
+            g = load(path, args.param)
+        except GraphError as exc:
+            print(exc, file=sys.stderr)
+            status = 2
+            continue
+        print(f"ok: {path} ({len(G.elements(g))} elements)")
+    return status
+
+
+# --- run -----------------------------------------------------------------------------
+
+
+def run_args(p: argparse.ArgumentParser) -> None:
+    _graph_args(p)
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="packets per batch (default: the runtime's, 256)")
+    p.add_argument("--no-jit", action="store_true",
+                   help="run the kernels as plain Python (NUMBA_DISABLE_JIT=1): slow, for"
+                   " debugging")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="stop after N packets")
+    p.add_argument("--input", metavar="PCAP",
+                   help="the trace to play: sets the graph's 'input' parameter, or feeds"
+                   " a graph that takes packets at 'in'")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _input_file(args, g) -> str:
+    """The pcap fed at ``in``: --input, else the graph's ``input`` param, else a default."""
+    from msh.errors import UserError
+
+    if args.input:
+        return args.input
+    param = g.graph.get("params", {}).get("input")
+    if isinstance(param, str) and param:
+        return param
+    for path in DEFAULT_TRACES:
+        if path and os.path.exists(path):
+            return path
+    raise UserError("the graph takes its packets at 'in' and no trace was given:"
+                    " use --input PCAP or -p input=PCAP (or set MSH_TRACE)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from msh import graph as G
+    from msh.errors import UserError
+    from msh.yamlgraph import load
+
+    if args.batch is not None and args.batch < 1:
+        raise UserError(f"--batch must be at least 1, not {args.batch}")
+    if args.limit is not None and args.limit < 0:
+        raise UserError(f"--limit must be at least 0, not {args.limit}")
+    params = list(args.param)
+    declared = _declared_params(args.graph)
+    if args.input and "input" in declared and not any(
+            p.partition("=")[0].strip() == "input" for p in params):
+        params.append(f"input={json.dumps(args.input)}")
+    g = load(args.graph, params)
+
+    from elements.io.pcapfile import PcapFeed
+    from msh.runtime import DEFAULT_BATCH, Program
+    from msh.runtime import run as run_program
+
+    sources = [name for name, el in G.elements(g) if el.source]
+    feed = None
+    if not sources:
+        feed = PcapFeed(_input_file(args, g), repeat=1)
+    elif args.input and "input" not in declared:
+        raise UserError(f"--input: the graph reads its packets from '{sources[0]}' and has"
+                        " no 'input' parameter to set")
+    t0 = time.perf_counter()
+    program = Program(g, args.batch or DEFAULT_BATCH)
+    _warm_up(program)
+    compile_s = time.perf_counter() - t0
+    progress = not args.no_progress and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    counters = run_program(program, feed=feed, limit=args.limit, progress=progress)
+    seconds = time.perf_counter() - t0
+    report = _report(g, program, counters, seconds, compile_s, args)
+    print(_format_report(g, report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _declared_params(path: str) -> set[str]:
+    """The parameter names a graph file declares (empty if it cannot be read: the
+    load that follows reports why)."""
+    from msh.errors import ErrorList
+    from msh.yamlgraph import read_file
+
+    f = read_file(path, ErrorList(), {})
+    return set(f.body.params) if f is not None else set()
+
+
+def _warm_up(program) -> None:
+    """Compile the walk and every kernel before timing: a walk over an empty batch."""
+    b = program.batch
+    b.meta[0] = 0
+    c = program.counters
+    program.walk(b, program.start_node, program.start_inp, c.out, c.drops, c.exits,
+                 *program.states)
+
+
+def _report(g, program, counters, seconds: float, compile_s: float, args) -> dict:
+    from msh import graph as G
+
+    data = counters.to_dict()
+    for name, info in data["elements"].items():
+        info["out"] = info["out"][: G.n_outputs(g, name)]
+        info["kind"] = g.nodes[name]["element"].kind()
+    for name in program.sources:
+        el = g.nodes[name]["element"]
+        data["elements"] = {name: {"kind": el.kind(), **el.counters(None)}, **data["elements"]}
+    packets = counters.entered
+    return {
+        "graph": g.graph.get("name"),
+        "file": g.graph.get("file"),
+        "packets": packets,
+        "seconds": seconds,
+        "mpps": packets / seconds / 1e6 if seconds > 0 else 0.0,
+        "compile_seconds": compile_s,
+        "batch": program.batch_size,
+        "jit": os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0"),
+        **data,
+    }
+
+
+def _format_report(g, report: dict) -> str:
+    rows = []
+    for name, info in report["elements"].items():
+        parts = []
+        if info.get("out"):
+            parts.append("out " + " ".join(f"{k}:{n}" for k, n in enumerate(info["out"])))
+        if info.get("drops"):
+            parts.append("dropped " + " ".join(f"{r}:{n}" for r, n in info["drops"].items()))
+        extra = {k: v for k, v in info.items() if k not in ("out", "drops", "kind")}
+        if extra:
+            parts.append(" ".join(f"{k}={v}" for k, v in extra.items()))
+        rows.append((f"{name} :: {info['kind']}", "  ".join(parts)))
+    width = max([len(r[0]) for r in rows] + [0])
+    lines = [f"{left:<{width}}  {right}".rstrip() for left, right in rows]
+    if report["exits"] and any(report["exits"]):
+        lines.append("graph outputs: " + " ".join(
+            f"out[{k}]:{n}" for k, n in enumerate(report["exits"])))
+    lines.append(f"{report['packets']} packets in {report['seconds']:.3f} s:"
+                 f" {report['mpps']:.3f} Mpps (batch {report['batch']},"
+                 f" {'JIT' if report['jit'] else 'no JIT'}, compile"
+                 f" {report['compile_seconds']:.2f} s)")
+    return "\n".join(lines)
+
+
+# --- elements ------------------------------------------------------------------------
+
+
+def elements_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", nargs="?", help="describe this element kind in full")
+
+
+def elements(args: argparse.Namespace) -> int:
+    import inspect
+
+    from elements.element import REGISTRY, load_all, lookup
+
+    load_all()
+    if args.kind is None:
+        width = max(len(k) for k in REGISTRY)
+        for kind in sorted(REGISTRY):
+            doc = inspect.getdoc(REGISTRY[kind]) or ""
+            print(f"{kind:<{width}}  {doc.splitlines()[0] if doc else ''}")
+        return 0
+    from elements.element import UnknownKindError
+    from msh.errors import UserError
+
+    try:
+        cls = lookup(args.kind)
+    except UnknownKindError as exc:
+        raise UserError(str(exc)) from None
+    print(describe_kind(cls))
+    return 0
+
+
+def describe_kind(cls) -> str:
+    """Everything a user needs to configure and connect ``cls``: its manual page."""
+    import inspect
+
+    from msh.validate import _describe_range
+
+    spec = cls.port_spec()
+    lines = [cls.kind(), "=" * len(cls.kind()), "", inspect.getdoc(cls) or "", ""]
+    lines.append(f"ports:  {cls.ports} ({_describe_range(spec.inputs, 'input')},"
+                 f" {_describe_range(spec.outputs, 'output')})")
+    fields = cls.Config.model_fields
+    lines.append("config:" if fields else "config: none")
+    for name, f in fields.items():
+        ann = getattr(f.annotation, "__name__", None) or str(f.annotation)
+        ann = ann.replace("typing.", "")
+        default = "required" if f.is_required() else f"default {json.dumps(f.get_default(call_default_factory=True), default=str)}"
+        lines.append(f"  {name} ({ann}, {default})")
+        if f.description:
+            lines.append(f"      {f.description}")
+        bounds = [str(m) for m in f.metadata]
+        if bounds:
+            lines.append(f"      constraints: {', '.join(bounds)}")
+    lines.append(f"reads:  {', '.join(cls.reads) or '-'}")
+    lines.append(f"writes: {', '.join(cls.writes) or '-'}")
+    lines.append(f"state:  {cls.state_kind}")
+    lines.append(f"drops:  {', '.join(cls.drops) or '-'}")
+    traits = [t for t in ("source", "fanout") if getattr(cls, t)]
+    if traits:
+        lines.append(f"traits: {', '.join(traits)}")
+    return "\n".join(lines)
+
+
+# --- show ----------------------------------------------------------------------------
+
+
+def show_args(p: argparse.ArgumentParser) -> None:
+    _graph_args(p)
+    p.add_argument("--dot", action="store_true", help="print Graphviz DOT source")
+    p.add_argument("--png", metavar="FILE", help="draw the graph to FILE with Graphviz")
+
+
+def show(args: argparse.Namespace) -> int:
+    from msh import show as S
+    from msh.yamlgraph import load
+
+    g = load(args.graph, args.param)
+    if args.png:
+        S.png(g, args.png)
+        print(f"wrote {args.png}")
+    elif args.dot:
+        sys.stdout.write(S.dot(g))
+    else:
+        sys.stdout.write(S.text(g))
+    return 0
+
+
+# --- the table -----------------------------------------------------------------------
+
+COMMANDS: dict[str, Command] = {
+    "validate": Command("check graph files; print every error", validate_args, validate),
+    "run": Command("run a graph in-process and print its counters", run_args, run),
+    "elements": Command("list element kinds, or describe one", elements_args, elements),
+    "show": Command("print a graph as text, DOT or PNG", show_args, show),
+}
+
+
+def _resolve(target) -> Callable[[argparse.Namespace], int]:
+    if callable(target):
+        return target
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="msh", description="msh: Click-style middlebox graphs with numba kernels")
+    from msh import __version__
+
+    parser.add_argument("--version", action="version", version=f"msh {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.arguments(p)
+        p.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "no_jit", False):
+        os.environ["NUMBA_DISABLE_JIT"] = "1"
+    from msh.errors import GraphError, UserError
+
+    try:
+        return _resolve(args.run)(args)
+    except GraphError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"msh: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"msh: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        from elements.io.pcapfile import PcapError
+
+        if isinstance(exc, PcapError):
+            print(f"msh: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
