@@ -17,7 +17,10 @@ import numpy as np
 from elements.batch import Batch, make_batch
 from elements.element import Element
 from msh import graph as G
+from msh.flowcache import cache_counters, make_cache
+from msh.passes.cache_flows import region_edges
 from elements.codegen import Fast, load_source
+from msh.schedule import Schedule
 
 DEFAULT_BATCH = 256
 
@@ -37,6 +40,7 @@ class Counters:
     exits: np.ndarray  # [graph output]
     entered: int = 0
     extra: dict[str, dict[str, int]] = field(default_factory=dict)
+    cache: dict[str, int] = field(default_factory=dict)  # the decision cache's counters
 
     def element(self, name: str) -> dict:
         k = self.names.index(name)
@@ -57,6 +61,7 @@ class Counters:
             "exits": [int(x) for x in self.exits],
             "dropped": self.total_dropped(),
             "elements": {n: self.element(n) for n in self.names},
+            **({"flow_cache": self.cache} if self.cache else {}),
         }
 
 
@@ -66,14 +71,26 @@ def _module_of(element) -> tuple[str, str]:
 
 
 def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
-    """Python source of the walk kernel for graph ``g`` with elements numbered by ``order``."""
+    """Python source of the walk kernel for graph ``g`` with elements numbered by ``order``.
+
+    With a cached region (``graph.graph["cache"]``, see msh/flowcache.py) the walk
+    also takes the cache state ``cs``: it looks a flow up on arrival at the region
+    entry, replays a hit, and records the fate of a miss as it leaves the region."""
     index = {name: k for k, name in enumerate(order)}
+    cache = g.graph.get("cache")
+    region = set(cache["nodes"]) if cache else set()
+    mappings = [n for n in cache["nodes"] if g.nodes[n]["element"].cache_role() == "mapping"] \
+        if cache else []
+    edge_bit = {e: k for k, e in enumerate(region_edges(g))}
     lines = [
         "import numpy as np",
         "from numba import njit",
         "from elements.batch import clone_row",
         "from elements.element import HELD",
     ]
+    if cache:
+        lines.append("from msh.flowcache import NEVER, MISSES, cacheable, cache_find, "
+                     "cache_forget, cache_replay, cache_store")
     imports = {}
     for name in order:
         mod, cls = _module_of(g.nodes[name]["element"])
@@ -84,27 +101,94 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
         el = g.nodes[name]["element"]
         if not el.fanout:
             lines.append(f"k{index[name]} = {imports[_module_of(el)]}.kernel")
-    states = ", ".join(f"s{k}" for k in range(len(order)))
+        if name in mappings:
+            alias = imports[_module_of(el)]
+            lines += [f"slot_of{index[name]} = {alias}.slot_of",
+                      f"touch{index[name]} = {alias}.touch"]
+    states = "".join(f", s{k}" for k in range(len(order)))
     lines += [
         "",
         "",
         "@njit(cache=True)",
-        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', ' if order else ''}{states}):",
+        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}{states}):",
         "    i = 0",
         "    while i < b.meta[0]:",
         "        node = start_node[i]",
         "        inp = start_inp[i]",
-        "        while node >= 0:",
     ]
+    if cache:
+        lines += ["        rec = False", "        mask = np.uint64(0)",
+                  "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
+                  "        o2 = np.uint16(0)", "        o3 = np.uint16(0)", "        o4 = np.uint8(0)"]
+        lines += [f"        sl{j} = -1" for j in range(len(mappings))]
+    lines.append("        while node >= 0:")
 
-    def goto(target: tuple[str, int], row: str, indent: str) -> list[str]:
+    def touches(slots: list[str], indent: str) -> list[str]:
+        """Refresh every mapping the flow used; ``ok`` false when one is gone."""
+        out = [f"{indent}ok = True", f"{indent}exp = NEVER"]
+        for j, name in enumerate(mappings):
+            k = index[name]
+            out += [f"{indent}if ok and {slots[j]} >= 0:",
+                    f"{indent}    e = touch{k}(s{k}, {slots[j]}, b, i)",
+                    f"{indent}    if e < 0:", f"{indent}        ok = False",
+                    f"{indent}    elif e < exp:", f"{indent}        exp = e"]
+        return out
+
+    def store(fate: str, indent: str) -> list[str]:
+        """Leaving the region while recording: remember this flow's fate."""
+        out = [f"{indent}if rec:"]
+        out += touches([f"sl{j}" for j in range(len(mappings))], indent + "    ")
+        out += [f"{indent}    if ok:",
+                f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, b, i, {fate}, mask, exp)",
+                f"{indent}        if c >= 0:"]
+        out += [f"{indent}            cs.slots[c, {j}] = sl{j}" for j in range(len(mappings))]
+        out += [f"{indent}            pass", f"{indent}    rec = False"]
+        return out
+
+    def goto(src: str | None, target: tuple[str, int], row: str, indent: str) -> list[str]:
         dst, dport = target
+        leaving = row == "i" and src in region and dst not in region
         if dst == G.OUT:
-            return [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
-                    f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
+            out = store(f"{(dport << 2) | 1}", indent) if leaving else []
+            return out + [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
+                          f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
         if row == "i":
-            return [f"{indent}node = {index[dst]}", f"{indent}inp = {dport}"]
+            out = store(f"{(index[dst] << 10) | (dport << 2)}", indent) if leaving else []
+            return out + [f"{indent}node = {index[dst]}", f"{indent}inp = {dport}"]
         return [f"{indent}start_node[{row}] = {index[dst]}", f"{indent}start_inp[{row}] = {dport}"]
+
+    def lookup(indent: str) -> list[str]:
+        """On arrival at the region entry: replay a hit, or start recording."""
+        out = [f"{indent}if cacheable(b, i):",
+               f"{indent}    c = cache_find(cs, b, i)",
+               f"{indent}    if c >= 0:"]
+        out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], indent + "        ")
+        out += [f"{indent}        if ok:",
+                f"{indent}            fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
+                f"{indent}            kind = fate & 3",
+                f"{indent}            if kind == 0:",
+                f"{indent}                node = fate >> 10",
+                f"{indent}                inp = (fate >> 2) & 0xFF",
+                f"{indent}            elif kind == 1:",
+                f"{indent}                b.port[i] = fate >> 2",
+                f"{indent}                cexit[fate >> 2] += 1",
+                f"{indent}                node = -1",
+                f"{indent}            else:",
+                f"{indent}                b.port[i] = -1",
+                f"{indent}                node = -1",
+                f"{indent}            continue",
+                f"{indent}    cs.stats[MISSES] += 1",
+                f"{indent}    rec = True",
+                f"{indent}    mask = np.uint64(0)",
+                f"{indent}    oh = b.flow_hash[i]",
+                f"{indent}    o0 = b.saddr[i]",
+                f"{indent}    o1 = b.daddr[i]",
+                f"{indent}    o2 = b.sport[i]",
+                f"{indent}    o3 = b.dport[i]",
+                f"{indent}    o4 = b.proto[i]"]
+        out += [f"{indent}    sl{j} = -1" for j in range(len(mappings))]
+        out += [f"{indent}else:", f"{indent}    cache_forget(cs, b, i)"]
+        return out
 
     for k, name in enumerate(order):
         el = g.nodes[name]["element"]
@@ -117,18 +201,29 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
                 lines += [f"{ind}j = clone_row(b, i)", f"{ind}if j < 0:",
                           f"{ind}    cdrop[{k}, 0] += 1", f"{ind}else:",
                           f"{ind}    cout[{k}, {port}] += 1"]
-                lines += goto(succ[port], "j", ind + "    ")
+                lines += goto(name, succ[port], "j", ind + "    ")
             lines.append(f"{ind}cout[{k}, 0] += 1")
-            lines += goto(succ[0], "i", ind)
+            lines += goto(name, succ[0], "i", ind)
             continue
-        lines += [f"{ind}r = k{k}(b, i, s{k}, inp)", f"{ind}if r == HELD:",
-                  f"{ind}    b.port[i] = -3", f"{ind}    node = -1", f"{ind}elif r < 0:",
-                  f"{ind}    cdrop[{k}, -1 - r] += 1", f"{ind}    b.port[i] = -1",
-                  f"{ind}    node = -1"]
+        if cache and name == cache["entry"]:
+            lines += lookup(ind)
+        lines.append(f"{ind}r = k{k}(b, i, s{k}, inp)")
+        if name in mappings:
+            lines.append(f"{ind}sl{mappings.index(name)} = slot_of{k}(s{k})")
+        lines += [f"{ind}if r == HELD:", f"{ind}    b.port[i] = -3", f"{ind}    node = -1",
+                  f"{ind}elif r < 0:", f"{ind}    cdrop[{k}, -1 - r] += 1"]
+        if name in region:
+            if name in mappings:  # a mapping that failed may succeed later: never cached
+                lines.append(f"{ind}    rec = False")
+            else:
+                lines += store(f"({k} << 10) | ((-1 - r) << 2) | 2", ind + "    ")
+        lines += [f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
         for port in sorted(succ):
             lines.append(f"{ind}elif r == {port}:")
             lines.append(f"{ind}    cout[{k}, {port}] += 1")
-            lines += goto(succ[port], "i", ind + "    ")
+            if (name, port) in edge_bit:
+                lines.append(f"{ind}    mask |= np.uint64({1 << edge_bit[(name, port)]})")
+            lines += goto(name, succ[port], "i", ind + "    ")
         lines += [f"{ind}else:", f"{ind}    cdrop[{k}, {unconnected}] += 1",
                   f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
     if not order:
@@ -140,7 +235,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
 class Program:
     """A validated graph made runnable: numbered elements, their states, the walk."""
 
-    def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH):
+    def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH,
+                 cache_capacity: int = 1 << 16):
         self.graph = g
         self.batch_size = batch_size
         self.sources = [n for n, el in G.elements(g) if el.source]
@@ -167,6 +263,13 @@ class Program:
         self.start_node = np.zeros(self.capacity, np.int32)
         self.start_inp = np.zeros(self.capacity, np.int32)
         self.walk = Fast(load_source("walk", walk_source(g, self.order)).walk)
+        self.cache = None
+        if g.graph.get("cache"):
+            edges = [(self.index[n], p) for n, p in region_edges(g)]
+            mappings = sum(g.nodes[n]["element"].cache_role() == "mapping"
+                           for n in g.graph["cache"]["nodes"])
+            self.cache = make_cache(cache_capacity, edges, mappings)
+        self.schedule = Schedule(self)
 
     def entry(self, source: str) -> tuple[int, int]:
         """(element number, input port) where packets from ``source`` start."""
@@ -175,9 +278,11 @@ class Program:
             return -1 - dport, 0
         return self.index[dst], dport
 
-    def push(self, n: int, entry: tuple[int, int]) -> Batch:
-        """Walk rows ``0..n-1`` of ``self.batch`` (already filled) from ``entry``."""
-        b = self.batch
+    def push(self, n: int, entry: tuple[int, int], b: Batch | None = None,
+             entered: bool = True) -> Batch:
+        """Walk rows ``0..n-1`` of ``b`` (default ``self.batch``, already filled) from
+        ``entry``; ``entered=False`` for packets released by a queue (msh.schedule)."""
+        b = self.batch if b is None else b
         node, inp = entry
         if node < 0:  # source wired straight to a graph output
             b.port[:n] = -1 - node
@@ -185,9 +290,11 @@ class Program:
             node = -1
         self.start_node[:n] = node
         self.start_inp[:n] = inp
-        self.counters.entered += n
+        self.counters.entered += n if entered else 0
         c = self.counters
-        self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *self.states)
+        cache = () if self.cache is None else (self.cache,)
+        self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *cache,
+                  *self.states)
         for el, st in self._flushing:
             el.flush(st)
         return b
@@ -198,6 +305,8 @@ class Program:
         for name, el, st in zip(self.order, self.elements, self.states):
             el.close(st)
             c.extra[name] = el.counters(st)
+        if self.cache is not None:
+            c.cache = cache_counters(self.cache)
         clones = sum(int(c.out[k, 1:].sum()) for k, el in enumerate(self.elements) if el.fanout)
         held = sum(int(x.get("held", 0)) for x in c.extra.values())
         left = int(c.exits.sum()) + c.total_dropped() + held
@@ -224,6 +333,7 @@ def run(program: Program, feed=None, limit: int | None = None, progress: bool = 
     else:
         raise ValueError("the graph has no source element and no input was given")
     entry = program.entry(name)
+    program.schedule.live = bool(getattr(feeder, "live", False))
     total = getattr(feeder, "total", None)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
@@ -239,12 +349,15 @@ def run(program: Program, feed=None, limit: int | None = None, progress: bool = 
         n = feeder.fill(b, want)
         if n == 0:
             break
+        program.schedule.before(b, n, on_batch)
         program.push(n, entry)
         if on_batch is not None:
             on_batch(b)
+        program.schedule.after(b, n, on_batch)
         done += n
         if bar is not None:
             bar.update(n)
+    program.schedule.drain(on_batch)
     if bar is not None:
         bar.close()
     if hasattr(feeder, "close"):

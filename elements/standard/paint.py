@@ -38,6 +38,9 @@ class Paint(Element):
     idempotent = True
     kernel = staticmethod(paint_kernel)
 
+    def cache_role(self) -> str:
+        return "verdict"
+
     def make_state(self, n_outputs: int) -> np.ndarray:
         return np.array([self.config.color], np.uint8)
 

@@ -6,7 +6,7 @@ rewrites it. ``PIPELINE`` is the one list that says the order.
 
 from __future__ import annotations
 
-from msh.passes import cancel_encap, hoist_front, remove_dead, remove_repeated
+from msh.passes import cache_flows, cancel_encap, hoist_front, remove_dead, remove_repeated
 
 PIPELINE = [
     remove_dead,  # drop elements no packet can reach
@@ -14,4 +14,5 @@ PIPELINE = [
     remove_repeated,  # a second idempotent element with nothing written since
     remove_dead,  # what the removals above cut off
     hoist_front,  # the longest safe front goes to the hypervisor stage
+    cache_flows,  # per-flow decisions of the flow-deterministic region, cached
 ]
