@@ -1,0 +1,63 @@
+"""BandwidthShaper: lets pulled packets through at most at a byte rate."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from elements.element import ElementConfig
+from elements.shaper.pull import PullElement
+from elements.shaper.tokenbucket import CHARGED, MAX_RATE, tb_make, tb_ready_at, tb_refill, tb_remove
+
+
+@njit(cache=True)
+def credit_ready(s):
+    return tb_ready_at(s, 0)
+
+
+@njit(cache=True)
+def charge_bytes(s, b, j, k, t):
+    tb_refill(s, t)
+    tb_remove(s, b.length[j])
+
+
+class BandwidthShaperConfig(ElementConfig):
+    rate: int = Field(ge=1, le=MAX_RATE, description="bytes per second (Click's RATE)")
+
+
+class BandwidthShaper(PullElement):
+    """Limit the bytes pulled through it to ``rate`` bytes per second (Click's
+    BandwidthShaper).
+
+    Ports: ``1/1``, input and output pull. A pull passes when the byte credit is not
+    negative; the packet's whole length is then charged, and the credit refills at
+    ``rate``, capped at zero. So packets leave exactly as from a link of ``rate``
+    bytes/s: a packet of L bytes holds the link for L/rate seconds, with no burst after
+    an idle time. (Click's GapRate does the same within each second of wall time.)
+    Rates are bytes/s, as Click's bandwidth arguments; 1 Mbit/s is 125000.
+
+    Example::
+
+        elements:
+          q: {kind: Queue}
+          shape: {kind: BandwidthShaper, config: {rate: 125000}}
+        connections:
+          - in -> q -> shape -> out
+
+    Counters: ``byte_count`` (bytes let through).
+
+    See also: RatedUnqueue, BandwidthRatedUnqueue, Queue, TokenBucketPolicer.
+    """
+
+    Config = BandwidthShaperConfig
+    reads = ("length",)
+    state_kind = "global"
+    ready = staticmethod(credit_ready)
+    took = staticmethod(charge_bytes)
+
+    def make_state(self, n_outputs: int) -> np.ndarray:
+        return tb_make(self.config.rate, 0)
+
+    def counters(self, state: np.ndarray) -> dict[str, int]:
+        return {"byte_count": int(state[CHARGED])}
