@@ -73,7 +73,7 @@ def copy_bytes(dst, dst_off, src, src_off, n):
     dst[dst_off:dst_off + n] = src[src_off:src_off + n]
 
 
-@overload(copy_bytes, inline="always")
+@overload(copy_bytes)
 def _copy_bytes_jit(dst, dst_off, src, src_off, n):
     if numba_config.BOUNDSCHECK:
         def checked(dst, dst_off, src, src_off, n):
