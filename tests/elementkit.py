@@ -11,6 +11,7 @@ Usage, from any test under ``tests/`` (``tests/conftest.py`` puts this directory
     got = run_kernel(el, frames, n_outputs=2)         # frames: bytes or scapy packets
     want = run_reference(el, frames, n_outputs=2)
     assert_same(el, got, want)                        # result, slot bytes, annotations
+    got = compare(el, frames, n_outputs=2)            # the two lines above in one
     assert got.results == [0, -1 - el.drops.index("bad_checksum")]
     assert el.counters(got.state)["bad_packets"] == 1
 
@@ -28,7 +29,8 @@ names a result ("out0", "drop:bad_checksum") for readable assertions.
 The hypothesis strategies ``ip_frames()`` (scapy-built Ethernet/IPv4 with TCP, UDP or
 ICMP and random fields, sometimes with IP options, fragments or a wrong checksum or
 length), ``junk_frames()`` (ARP, IPv6, VLAN, truncations, random bytes) and
-``any_frames()`` (either) feed the kernel == reference properties.
+``any_frames()`` (either) feed the kernel == reference properties. ``example_yaml(cls)``
+extracts a docstring's ``Example::`` graph; ``run_graph(g, frames)`` runs a loaded graph.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_LSRR, IPOption_NOP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 
-from elements.batch import HEADROOM, load_frames, make_batch
+from elements.batch import HEADROOM, load_frames, make_batch, packet_bytes
 from elements.element import Element, lookup
 from elements.net import mark_ip
 from elements.reference import ANNOTATION_NAMES, Packet, from_batch
 
-__all__ = ["Run", "make", "run_kernel", "run_reference", "assert_same", "outcome", "mark",
+__all__ = ["Run", "make", "run_kernel", "run_reference", "assert_same", "compare", "outcome",
+           "mark", "example_yaml", "Frames", "run_graph",
            "ip_frames", "junk_frames", "any_frames"]
 
 
@@ -106,6 +109,55 @@ def run_reference(el: Element, frames, inp: int = 0, n_outputs: int = 1,
         results.append(int(el.reference(pkt, inp)))
         packets.append(pkt)
     return Run(results, packets)
+
+
+def compare(el: Element, frames, inp: int = 0, n_outputs: int = 1, annotations=None) -> Run:
+    """Run kernel and reference on ``frames``, assert they agree, return the kernel's run."""
+    got = run_kernel(el, frames, inp, n_outputs, annotations)
+    assert_same(el, got, run_reference(el, frames, inp, n_outputs, annotations))
+    return got
+
+
+def example_yaml(cls: type[Element]) -> str:
+    """The YAML of the ``Example::`` block in ``cls``'s docstring."""
+    doc = cls.__doc__ or ""
+    if "Example::" not in doc:
+        raise AssertionError(f"{cls.kind()} has no Example:: block")
+    lines = doc.split("Example::", 1)[1].splitlines()[1:]
+    block = []
+    for line in lines:
+        if line.strip() and not line.startswith(" " * 8):
+            break
+        block.append(line[8:])
+    return "\n".join(block).strip() + "\n"
+
+
+class Frames:
+    """A feed for ``msh.runtime.run``: the given frames, one batch after another."""
+
+    def __init__(self, frames):
+        self.frames = [bytes(f) for f in frames]
+        self.total = len(self.frames)
+        self.done = 0
+
+    def fill(self, b, n: int) -> int:
+        chunk = self.frames[self.done : self.done + n]
+        self.done += len(chunk)
+        return load_frames(b, chunk)
+
+
+def run_graph(g, frames) -> tuple[list[tuple[int, bytes]], Any]:
+    """Run graph ``g`` (packets enter at ``in``) on ``frames``: each frame's (graph
+    output or -1 for dropped, bytes) in order, and the run's ``Counters``."""
+    from msh.runtime import Program, run
+
+    seen: list[tuple[int, bytes]] = []
+
+    def on_batch(b):
+        seen.extend((int(b.port[i]), packet_bytes(b, i)) for i in range(int(b.meta[0])))
+
+    counters = run(Program(g), feed=Frames(frames), on_batch=on_batch)
+    return seen, counters
 
 
 def outcome(el: Element, r: int) -> str:

@@ -42,7 +42,10 @@ class EtherEncap(Element):
     Example::
 
         elements:
+          strip: {kind: Strip, config: {length: 14}}
           encap: {kind: EtherEncap, config: {ethertype: 0x0800, src: "00:11:22:33:44:55", dst: "66:77:88:99:aa:bb"}}
+        connections:
+          - in -> strip -> encap -> out
 
     Counters: the drop reason ``no_headroom``. See also: EtherRewrite, Unstrip, Strip.
     """

@@ -42,6 +42,8 @@ class EtherRewrite(Element):
 
         elements:
           rw: {kind: EtherRewrite, config: {src: "00:11:22:33:44:55", dst: "66:77:88:99:aa:bb"}}
+        connections:
+          - in -> rw -> out
 
     Counters: the drop reason ``too_short``. See also: EtherEncap.
     """

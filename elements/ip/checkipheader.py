@@ -119,6 +119,7 @@ class CheckIPHeader(Element):
           check: {kind: CheckIPHeader, config: {offset: 14, interfaces: [10.0.0.1/24]}}
           bad: {kind: Discard}
         connections:
+          - in -> check -> out
           - check[1] -> bad
 
     Counters: ``bad_packets`` (Click's ``drops``) and one per reason (Click's

@@ -60,7 +60,7 @@ class DecIPTTL(Element):
           ttl: {kind: DecIPTTL}
           expired: {kind: Discard}
         connections:
-          - check -> ttl
+          - in -> check -> ttl -> out
           - ttl[1] -> expired
 
     Counters: ``expired`` (packets whose TTL ran out, Click's ``drops``); the drop

@@ -41,6 +41,8 @@ class MarkIPHeader(Element):
 
         elements:
           mark: {kind: MarkIPHeader, config: {offset: 14}}
+        connections:
+          - in -> mark -> out
 
     Counters: the drop reason ``too_short``. See also: CheckIPHeader, Strip.
     """

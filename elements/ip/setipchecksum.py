@@ -41,7 +41,7 @@ class SetIPChecksum(Element):
           mark: {kind: MarkIPHeader, config: {offset: 14}}
           sum: {kind: SetIPChecksum}
         connections:
-          - mark -> sum
+          - in -> mark -> sum -> out
 
     Counters: the drop reasons ``no_ip_header``, ``bad_lengths``.
     See also: CheckIPHeader, MarkIPHeader, DecIPTTL, SetTCPChecksum, SetUDPChecksum.

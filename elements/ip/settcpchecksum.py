@@ -59,7 +59,7 @@ class SetTCPChecksum(Element):
           check: {kind: CheckIPHeader, config: {offset: 14}}
           tcpsum: {kind: SetTCPChecksum, config: {fixoff: true}}
         connections:
-          - check -> tcpsum
+          - in -> check -> tcpsum -> out
 
     Counters: the drop reasons ``no_ip_header``, ``bad_lengths``.
     See also: SetUDPChecksum, SetIPChecksum, CheckIPHeader.

@@ -63,7 +63,7 @@ class SetUDPChecksum(Element):
           check: {kind: CheckIPHeader, config: {offset: 14}}
           udpsum: {kind: SetUDPChecksum}
         connections:
-          - check -> udpsum
+          - in -> check -> udpsum -> out
 
     Counters: ``no_ip_header``, ``fragment``, ``short`` (also the drop reasons).
     See also: SetTCPChecksum, SetIPChecksum, CheckIPHeader.

@@ -38,8 +38,9 @@ class PaintSwitch(Element):
           a: {kind: Counter}
           b: {kind: Counter}
         connections:
-          - ps[0] -> a
-          - ps[1] -> b
+          - in -> ps
+          - ps[0] -> a -> [0]out
+          - ps[1] -> b -> [1]out
 
     Counters: the drop reasons ``no_output`` and ``paint_all``. See also: Paint, Tee.
     """

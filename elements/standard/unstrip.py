@@ -37,7 +37,10 @@ class Unstrip(Element):
     Example::
 
         elements:
+          strip: {kind: Strip, config: {length: 14}}
           unstrip: {kind: Unstrip, config: {length: 14}}
+        connections:
+          - in -> strip -> unstrip -> out
 
     Counters: the drop reason ``no_headroom``. See also: Strip, EtherEncap.
     """
