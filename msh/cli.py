@@ -228,8 +228,7 @@ def elements(args: argparse.Namespace) -> int:
     if args.kind is None:
         width = max(len(k) for k in REGISTRY)
         for kind in sorted(REGISTRY):
-            doc = inspect.getdoc(REGISTRY[kind]) or ""
-            print(f"{kind:<{width}}  {doc.splitlines()[0] if doc else ''}")
+            print(f"{kind:<{width}}  {summary(REGISTRY[kind])}")
         return 0
     from elements.element import UnknownKindError
     from msh.errors import UserError
@@ -240,6 +239,50 @@ def elements(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     print(describe_kind(cls))
     return 0
+
+
+def summary(cls) -> str:
+    """The first sentence of a class docstring (which may wrap over lines)."""
+    import inspect
+
+    paragraph = (inspect.getdoc(cls) or "").split("\n\n")[0]
+    text = " ".join(paragraph.split())
+    end = text.find(". ")
+    return text[: end + 1] if end >= 0 else text
+
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"),
+           ("min_length", "at least {} item(s)"), ("max_length", "at most {} item(s)"))
+
+
+def _constraints(field) -> list[str]:
+    result = []
+    for meta in field.metadata:
+        for attr, text in _BOUNDS:
+            value = getattr(meta, attr, None)
+            if value is not None:
+                result.append(text.format(value) if "{}" in text else f"{text} {value}")
+    return result
+
+
+def _schema_type(prop: dict) -> str:
+    """A JSON-schema property as a short type: ``list of string | null``."""
+    if "enum" in prop:
+        return "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
+    if "const" in prop:
+        return json.dumps(prop["const"])
+    if "anyOf" in prop:
+        return " | ".join(_schema_type(p) for p in prop["anyOf"])
+    kind = prop.get("type")
+    if kind == "array":
+        items = prop.get("items") or prop.get("prefixItems")
+        if isinstance(items, list):
+            return "[" + ", ".join(_schema_type(p) for p in items) + "]"
+        return f"list of {_schema_type(items or {})}"
+    if kind == "object":
+        return "mapping"
+    return {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}.get(
+        kind, kind or "any")
 
 
 def describe_kind(cls) -> str:
@@ -253,15 +296,20 @@ def describe_kind(cls) -> str:
     lines.append(f"ports:  {cls.ports} ({_describe_range(spec.inputs, 'input')},"
                  f" {_describe_range(spec.outputs, 'output')})")
     fields = cls.Config.model_fields
+    from pydantic.errors import PydanticInvalidForJsonSchema
+
+    try:
+        props = cls.Config.model_json_schema().get("properties", {})
+    except PydanticInvalidForJsonSchema:  # a field type with no schema: show no type
+        props = {}
     lines.append("config:" if fields else "config: none")
     for name, f in fields.items():
-        ann = getattr(f.annotation, "__name__", None) or str(f.annotation)
-        ann = ann.replace("typing.", "")
+        ann = _schema_type(props.get(name, {}))
         default = "required" if f.is_required() else f"default {json.dumps(f.get_default(call_default_factory=True), default=str)}"
         lines.append(f"  {name} ({ann}, {default})")
         if f.description:
             lines.append(f"      {f.description}")
-        bounds = [str(m) for m in f.metadata]
+        bounds = _constraints(f)
         if bounds:
             lines.append(f"      constraints: {', '.join(bounds)}")
     lines.append(f"reads:  {', '.join(cls.reads) or '-'}")

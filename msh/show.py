@@ -33,15 +33,18 @@ def text(g: nx.MultiDiGraph) -> str:
         lines.append(f"  {name:<{width}}  {el.kind():<{kwidth}}  {_config_text(el)}".rstrip()
                      + place)
     lines.append("connections:")
-    for u, v, d in sorted(g.edges(data=True), key=_edge_order):
+    for u, v, d in _edges(g):
         lines.append(f"  {u}[{d['src_port']}] -> [{d['dst_port']}]{v}")
     return "\n".join(lines) + "\n"
 
 
-def _edge_order(edge) -> tuple:
-    u, v, d = edge
-    w = d.get("where")
-    return (w.file, w.line, w.col, d["src_port"]) if w is not None else ("", 0, 0, 0)
+def _edges(g: nx.MultiDiGraph) -> list:
+    """Edges in the order packets flow: by their source's topological rank, then port."""
+    try:
+        rank = {n: k for k, n in enumerate(nx.topological_sort(g))}
+    except nx.NetworkXUnfeasible:  # a cycle: keep insertion order
+        rank = {n: k for k, n in enumerate(g.nodes)}
+    return sorted(g.edges(data=True), key=lambda e: (rank[e[0]], e[2]["src_port"]))
 
 
 def _quote(s: str) -> str:
@@ -80,7 +83,7 @@ def dot(g: nx.MultiDiGraph) -> str:
             out.append(f"{indent}}}")
 
     emit(tree, "", "  ")
-    for u, v, d in sorted(g.edges(data=True), key=_edge_order):
+    for u, v, d in _edges(g):
         attrs = []
         if d["src_port"] or G.n_outputs(g, u) > 1:
             attrs.append(f'taillabel="{d["src_port"]}"')
