@@ -1,0 +1,521 @@
+"""IDSMatch: Snort-like signature matching over TCP streams, with an inline IPS mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numba import njit
+from pydantic import Field, model_validator
+
+from elements.batch import F_IP, F_L4FULL, F_NONFIRST
+from elements.element import Element, ElementConfig, drop
+from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
+from elements.ids.ahocorasick import Automaton, build
+from elements.ids.snortrules import Rule, RuleError, load_rules, parse_rules
+from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, rd16, rd32
+
+A_ALERT, A_DROP, A_PASS = 0, 1, 2
+ACTION_CODE = {"alert": A_ALERT, "drop": A_DROP, "pass": A_PASS}
+NO_END = np.int64(1) << 62
+
+# Columns of an alert ring entry.
+R_RULE, R_TS, R_SADDR, R_DADDR, R_SPORT, R_DPORT, R_PROTO, R_BLOCKED, R_BATCH, R_ROW = range(10)
+RING_COLS = 10
+# Indices into IDSState.stats.
+(S_RING, S_ALERTS, S_LOST, S_INSPECTED, S_BYTES, S_NOT_INSPECTED, S_OOO, S_OLD, S_FLOW_FULL,
+ S_PEND_LOST, S_PASSED) = range(11)
+STAT_NAMES = ("ring", "alerts", "alerts_lost", "inspected", "bytes_inspected", "not_inspected",
+              "out_of_order", "old_segments", "flow_table_full", "matches_lost", "passed")
+# Flow flags.
+FL_BLOCKED = 1
+MAX_PENDING = 256  # rules satisfied by one packet
+
+
+class IDSState(NamedTuple):
+    ac_cs: Automaton  # case-sensitive contents
+    ac_ci: Automaton  # nocase contents (folded)
+    cs_content: np.ndarray  # int32: automaton pattern -> content number
+    ci_content: np.ndarray
+    c_rule: np.ndarray  # int32 per content: its rule
+    c_offset: np.ndarray  # int64: first stream offset a match may start at
+    c_end: np.ndarray  # int64: stream offset a match must end by (exclusive)
+    c_len: np.ndarray  # int32
+    c_bit: np.ndarray  # int32: bit in the per-flow bitset, -1 for single-content rules
+    r_action: np.ndarray  # uint8: A_ALERT, A_DROP, A_PASS
+    r_proto: np.ndarray  # uint8: 0 = any
+    r_bidir: np.ndarray  # uint8
+    r_bits: np.ndarray  # int32[rules, 2]: first content bit, number of contents
+    r_nets: np.ndarray  # int32[rules, 4]: src start, src end, dst start, dst end (into net_*)
+    r_ports: np.ndarray  # int32[rules, 4]: the same for sport/dport (into port_*)
+    net: np.ndarray  # uint32[n, 2]: address, mask
+    net_neg: np.ndarray  # uint8
+    port: np.ndarray  # int32[n, 2]: low, high
+    port_neg: np.ndarray  # uint8
+    headless: np.ndarray  # int32: rules without content (header match only)
+    ft: FlowTable
+    f_next: np.ndarray  # int64 per flow slot: next expected sequence number
+    f_base: np.ndarray  # int64: sequence number of stream offset 0
+    f_cs: np.ndarray  # int32: automaton states
+    f_ci: np.ndarray
+    f_flags: np.ndarray  # uint8: FL_BLOCKED
+    f_bits: np.ndarray  # uint64[slots + 1, words]: fired rules, matched contents; the last
+    #                     row is scratch for packets scanned without flow state
+    pending: np.ndarray  # int32[MAX_PENDING]: rules satisfied by the current packet
+    ring: np.ndarray  # int64[capacity, RING_COLS]: alerts not yet written
+    params: np.ndarray  # int64: [0] ips mode, [1] flow timeout ns
+    stats: np.ndarray  # int64[len(STAT_NAMES)]
+
+
+@njit(cache=True, inline="always")
+def _in_nets(s, lo, hi, addr):
+    pos = False
+    seen_pos = False
+    for k in range(lo, hi):
+        hit = (np.uint32(addr) & s.net[k, 1]) == s.net[k, 0]
+        if s.net_neg[k]:
+            if hit:
+                return False
+        else:
+            seen_pos = True
+            pos = pos or hit
+    return pos or not seen_pos
+
+
+@njit(cache=True, inline="always")
+def _in_ports(s, lo, hi, p):
+    pos = False
+    seen_pos = False
+    for k in range(lo, hi):
+        hit = s.port[k, 0] <= p and p <= s.port[k, 1]
+        if s.port_neg[k]:
+            if hit:
+                return False
+        else:
+            seen_pos = True
+            pos = pos or hit
+    return pos or not seen_pos
+
+
+@njit(cache=True)
+def _header_ok(s, r, proto, saddr, daddr, sport, dport):
+    if s.r_proto[r] != 0 and s.r_proto[r] != proto:
+        return False
+    n = s.r_nets[r]
+    p = s.r_ports[r]
+    if (_in_nets(s, n[0], n[1], saddr) and _in_nets(s, n[2], n[3], daddr)
+            and _in_ports(s, p[0], p[1], sport) and _in_ports(s, p[2], p[3], dport)):
+        return True
+    return bool(s.r_bidir[r]) and (
+        _in_nets(s, n[0], n[1], daddr) and _in_nets(s, n[2], n[3], saddr)
+        and _in_ports(s, p[0], p[1], dport) and _in_ports(s, p[2], p[3], sport))
+
+
+@njit(cache=True, inline="always")
+def _bit(bits, row, k):
+    return (bits[row, k >> 6] >> np.uint64(k & 63)) & np.uint64(1)
+
+
+@njit(cache=True, inline="always")
+def _set(bits, row, k):
+    bits[row, k >> 6] |= np.uint64(1) << np.uint64(k & 63)
+
+
+@njit(cache=True)
+def _satisfy(s, row, r, npend):
+    """Mark rule ``r`` fired in bitset ``row`` and queue it for this packet."""
+    _set(s.f_bits, row, r)
+    if npend < MAX_PENDING:
+        s.pending[npend] = r
+        return npend + 1
+    s.stats[S_PEND_LOST] += 1
+    return npend
+
+
+@njit(cache=True)
+def _content_hit(s, c, end, row, npend, proto, saddr, daddr, sport, dport):
+    """Content ``c`` occurs in the stream ending at offset ``end`` (exclusive)."""
+    if end - s.c_len[c] < s.c_offset[c] or end > s.c_end[c]:
+        return npend
+    r = s.c_rule[c]
+    if _bit(s.f_bits, row, r):
+        return npend
+    if not _header_ok(s, r, proto, saddr, daddr, sport, dport):
+        return npend
+    bit = s.c_bit[c]
+    if bit >= 0:
+        _set(s.f_bits, row, bit)
+        first = s.r_bits[r, 0]
+        for k in range(first, first + s.r_bits[r, 1]):
+            if not _bit(s.f_bits, row, k):
+                return npend
+    return _satisfy(s, row, r, npend)
+
+
+@njit(cache=True)
+def _scan(s, data, start, end, off, cs, ci, row, npend, proto, saddr, daddr, sport, dport):
+    """Run both automata over ``data[start:end]`` whose first byte is stream offset
+    ``off``; returns the automaton states and the number of pending rules."""
+    a = s.ac_cs
+    f = s.ac_ci
+    use_cs = a.pat_len.shape[0] > 0
+    use_ci = f.pat_len.shape[0] > 0
+    for p in range(start, end):
+        byte = data[p]
+        pos = off + (p - start) + 1
+        if use_cs:
+            cs = a.delta[cs, a.cls[byte]]
+            t = a.first[cs]
+            while t >= 0:
+                for q in range(a.out_ptr[t], a.out_ptr[t + 1]):
+                    npend = _content_hit(s, s.cs_content[a.out_ids[q]], pos, row, npend,
+                                         proto, saddr, daddr, sport, dport)
+                t = a.link[t]
+        if use_ci:
+            ci = f.delta[ci, f.cls[byte]]
+            t = f.first[ci]
+            while t >= 0:
+                for q in range(f.out_ptr[t], f.out_ptr[t + 1]):
+                    npend = _content_hit(s, s.ci_content[f.out_ids[q]], pos, row, npend,
+                                         proto, saddr, daddr, sport, dport)
+                t = f.link[t]
+    return cs, ci, npend
+
+
+@njit(cache=True)
+def ids_kernel(b, i, s, inp):
+    flags = b.flags[i]
+    if not (flags & F_IP) or (flags & F_NONFIRST):
+        s.stats[S_NOT_INSPECTED] += 1
+        return 0
+    row_data = b.data[i]
+    l3 = b.l3[i]
+    l4 = b.l4[i]
+    end = b.head[i] + b.length[i]
+    ip_end = l3 + rd16(row_data, l3 + 2)
+    if ip_end < end:
+        end = ip_end
+    proto = b.proto[i]
+    if proto == IP_PROTO_TCP:
+        if not (flags & F_L4FULL):
+            return drop(0)
+        start = l4 + ((row_data[l4 + 12] >> 4) << 2)
+        if start < l4 + 20 or start > end:
+            return drop(0)
+    elif proto == IP_PROTO_UDP or proto == 1:
+        if not (flags & F_L4FULL):
+            return drop(0)
+        start = l4 + 8
+    else:
+        start = l4
+    saddr = b.saddr[i]
+    daddr = b.daddr[i]
+    sport = b.sport[i]
+    dport = b.dport[i]
+    scratch = s.f_bits.shape[0] - 1
+    row = scratch
+    npend = 0
+    slot = -1
+    seq = np.int64(0)
+    if proto == IP_PROTO_TCP:
+        now = b.timestamp[i]
+        h = b.flow_hash[i]
+        fresh = ft_lookup(s.ft, h, saddr, daddr, sport, dport, proto, now) < 0
+        slot = ft_insert(s.ft, h, saddr, daddr, sport, dport, proto, now, now + s.params[1])
+        if slot < 0:
+            s.stats[S_FLOW_FULL] += 1
+        else:
+            seq = np.int64(rd32(row_data, l4 + 4)) + ((row_data[l4 + 13] >> 1) & 1)  # SYN: +1
+            seq &= 0xFFFFFFFF
+            if fresh:
+                s.f_next[slot] = seq
+                s.f_base[slot] = seq
+                s.f_cs[slot] = 0
+                s.f_ci[slot] = 0
+                s.f_flags[slot] = 0
+                s.f_bits[slot, :] = 0
+            elif s.f_flags[slot] & FL_BLOCKED:
+                return drop(2)
+    s.stats[S_INSPECTED] += 1
+    s.stats[S_BYTES] += end - start
+    if slot >= 0:
+        row = slot
+        n = end - start
+        d = (seq - s.f_next[slot]) & 0xFFFFFFFF
+        if d >= 0x80000000:
+            d -= 0x100000000
+        off = (seq - s.f_base[slot]) & 0xFFFFFFFF
+        if d == 0 or (d < 0 and d + n > 0):  # in order, or overlapping what was scanned
+            skip = -d
+            cs, ci, npend = _scan(s, row_data, start + skip, end, off + skip, s.f_cs[slot],
+                                  s.f_ci[slot], row, npend, proto, saddr, daddr, sport, dport)
+            s.f_cs[slot] = cs
+            s.f_ci[slot] = ci
+            s.f_next[slot] = (seq + n) & 0xFFFFFFFF
+        elif d > 0 and n > 0:  # a hole before it: the stream restarts here
+            s.stats[S_OOO] += 1
+            cs, ci, npend = _scan(s, row_data, start, end, off, 0, 0, row, npend, proto, saddr,
+                                  daddr, sport, dport)
+            s.f_cs[slot] = cs
+            s.f_ci[slot] = ci
+            s.f_next[slot] = (seq + n) & 0xFFFFFFFF
+        elif n > 0:  # wholly behind: a retransmission or a late hole filler, alone
+            s.stats[S_OLD] += 1
+            _, _, npend = _scan(s, row_data, start, end, off, 0, 0, row, npend, proto, saddr,
+                                daddr, sport, dport)
+    else:
+        s.f_bits[scratch, :] = 0
+        _, _, npend = _scan(s, row_data, start, end, 0, 0, 0, row, npend, proto, saddr, daddr,
+                            sport, dport)
+    for k in range(s.headless.shape[0]):
+        r = s.headless[k]
+        if not _bit(s.f_bits, row, r) and _header_ok(s, r, proto, saddr, daddr, sport, dport):
+            npend = _satisfy(s, row, r, npend)
+    if npend == 0:
+        return 0
+    for k in range(npend):
+        if s.r_action[s.pending[k]] == A_PASS:
+            s.stats[S_PASSED] += 1
+            return 0
+    blocked = 0
+    if s.params[0]:
+        for k in range(npend):
+            if s.r_action[s.pending[k]] == A_DROP:
+                blocked = 1
+    for k in range(npend):
+        s.stats[S_ALERTS] += 1
+        e = s.stats[S_RING]
+        if e >= s.ring.shape[0]:
+            s.stats[S_LOST] += 1
+            continue
+        s.stats[S_RING] = e + 1
+        s.ring[e, R_RULE] = s.pending[k]
+        s.ring[e, R_TS] = b.timestamp[i]
+        s.ring[e, R_SADDR] = saddr
+        s.ring[e, R_DADDR] = daddr
+        s.ring[e, R_SPORT] = sport
+        s.ring[e, R_DPORT] = dport
+        s.ring[e, R_PROTO] = proto
+        s.ring[e, R_BLOCKED] = blocked
+        s.ring[e, R_BATCH] = b.meta[1]
+        s.ring[e, R_ROW] = i
+    if blocked:
+        if slot >= 0:
+            s.f_flags[slot] |= FL_BLOCKED
+        return drop(1)
+    return 0
+
+
+class IDSMatchConfig(ElementConfig):
+    rules: list[str] = Field(default_factory=list,
+                             description="inline rules, one per item (errors name '<rules>:N')")
+    file: str | None = Field(None, description="a rules file (errors name 'FILE:LINE')")
+    vars: dict[str, str] = Field(default_factory=dict,
+                                 description="rule variables: {HOME_NET: '10.0.0.0/8'} for $HOME_NET")
+    mode: Literal["ids", "ips"] = Field("ids", description="ips: drop rules drop the packet")
+    alert_file: str | None = Field(None, description="alerts appended here as JSON lines")
+    flows: int = Field(4096, ge=1, le=1 << 22, description="TCP streams tracked at once")
+    timeout: int = Field(120, ge=1, description="seconds an idle stream is kept")
+    ring: int = Field(4096, ge=1, description="alerts held between two flushes")
+
+    @model_validator(mode="after")
+    def _some_rules(self):
+        if not self.rules and self.file is None:
+            raise ValueError("give 'rules' (inline) or 'file' (a rules file), or both")
+        return self
+
+
+def _ranges(entries, lists):
+    """Append ``entries`` to ``lists`` (values, negs); return their (start, end)."""
+    start = len(lists[0])
+    for a, b_, neg in entries:
+        lists[0].append((a, b_))
+        lists[1].append(neg)
+    return start, len(lists[0])
+
+
+def compile_rules(rules: list[Rule], flows: int) -> IDSState:
+    """The kernel's arrays for ``rules``: automata, per-content and per-rule tables."""
+    n_rules = len(rules)
+    contents = [(r, c) for r, rule in enumerate(rules) for c in rule.contents]
+    c_bit, bit = [], n_rules
+    r_bits = np.zeros((n_rules, 2), np.int32)
+    for r, rule in enumerate(rules):
+        multi = len(rule.contents) > 1
+        r_bits[r] = (bit, len(rule.contents) if multi else 0)
+        for _ in rule.contents:
+            c_bit.append(bit if multi else -1)
+            bit += multi
+    words = max(1, (bit + 63) // 64)
+    cs = [k for k, (_, c) in enumerate(contents) if not c.nocase]
+    ci = [k for k, (_, c) in enumerate(contents) if c.nocase]
+    nets: tuple[list, list] = ([], [])
+    ports: tuple[list, list] = ([], [])
+    r_nets = np.zeros((n_rules, 4), np.int32)
+    r_ports = np.zeros((n_rules, 4), np.int32)
+    for r, rule in enumerate(rules):
+        r_nets[r] = _ranges(rule.src, nets) + _ranges(rule.dst, nets)
+        r_ports[r] = _ranges(rule.sport, ports) + _ranges(rule.dport, ports)
+    ft = make_flowtable(flows)
+    slots = ft.used.shape[0]
+    return IDSState(
+        ac_cs=build([contents[k][1].pattern for k in cs]),
+        ac_ci=build([contents[k][1].pattern for k in ci], nocase=True),
+        cs_content=np.array(cs, np.int32),
+        ci_content=np.array(ci, np.int32),
+        c_rule=np.array([r for r, _ in contents], np.int32),
+        c_offset=np.array([c.offset for _, c in contents], np.int64),
+        c_end=np.array([c.offset + c.depth if c.depth >= 0 else NO_END for _, c in contents],
+                       np.int64),
+        c_len=np.array([len(c.pattern) for _, c in contents], np.int32),
+        c_bit=np.array(c_bit, np.int32),
+        r_action=np.array([ACTION_CODE[r.action] for r in rules], np.uint8),
+        r_proto=np.array([r.proto for r in rules], np.uint8),
+        r_bidir=np.array([r.bidirectional for r in rules], np.uint8),
+        r_bits=r_bits,
+        r_nets=r_nets,
+        r_ports=r_ports,
+        net=np.array(nets[0], np.uint32).reshape(-1, 2),
+        net_neg=np.array(nets[1], np.uint8),
+        port=np.array(ports[0], np.int32).reshape(-1, 2),
+        port_neg=np.array(ports[1], np.uint8),
+        headless=np.array([r for r, rule in enumerate(rules) if not rule.contents], np.int32),
+        ft=ft,
+        f_next=np.zeros(slots, np.int64),
+        f_base=np.zeros(slots, np.int64),
+        f_cs=np.zeros(slots, np.int32),
+        f_ci=np.zeros(slots, np.int32),
+        f_flags=np.zeros(slots, np.uint8),
+        f_bits=np.zeros((slots + 1, words), np.uint64),
+        pending=np.zeros(MAX_PENDING, np.int32),
+        ring=np.zeros((1, RING_COLS), np.int64),
+        params=np.zeros(2, np.int64),
+        stats=np.zeros(len(STAT_NAMES), np.int64),
+    )
+
+
+def _ip(x: int) -> str:
+    return f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}"
+
+
+class IDSMatch(Element):
+    """Match packets against Snort-like rules (Aho–Corasick over TCP streams); in
+    ``ips`` mode, drop what ``drop`` rules match.
+
+    Rules come from ``file`` and/or inline ``rules`` (syntax: ``elements.ids.snortrules``):
+    ``alert|drop|pass PROTO SRC SPORT -> DST DPORT (msg:"..."; content:"..."; nocase;
+    offset:N; depth:N; sid:N; rev:N;)``. All contents of a rule must match; a rule
+    without content matches on its header alone. Needs IP annotations
+    (CheckIPHeader upstream).
+
+    Ports: ``1/1``. Packets that are not inspected (no IP annotation, non-first
+    fragments) pass unchanged.
+
+    Behaviour:
+
+    - Streams. Each direction of a TCP connection is a stream whose offset 0 is the
+      first payload byte after the SYN (or of the first segment seen). The automaton
+      state is kept per stream in a flow table, so a content split over in-order
+      segments is found; ``offset``/``depth`` are stream offsets. A segment that
+      overlaps data already scanned has only its new bytes scanned. A segment after a
+      hole (out of order) restarts the stream there: the automaton resets to the root
+      (no content spans a hole) and the expected sequence number jumps past it. A
+      segment wholly behind the expected sequence (retransmission, late hole filler)
+      is scanned on its own from the root, without changing the stream. Nothing is
+      buffered. When the flow table is full, the packet is scanned on its own.
+      UDP, ICMP and other packets are scanned one by one (offset 0 = first payload
+      byte after the UDP/ICMP header, or after the IP header for other protocols).
+    - A rule fires at most once per stream (once per packet for non-TCP), on the
+      packet whose bytes complete its last content.
+    - ``pass``, as Snort: when a pass rule fires on a packet, no alert or drop comes
+      from the rules that fire on that packet.
+    - ``drop``: in ``ids`` mode it alerts like ``alert``; in ``ips`` mode it also
+      drops the packet (reason ``rule_drop``) and blocks the stream: its later
+      packets are dropped uninspected (``flow_blocked``), as Snort inline does.
+    - Alerts: the kernel records (rule, packet metadata) in a ring; ``flush`` appends
+      one JSON object per alert to ``alert_file``: ``sid, rev, msg, action, blocked,
+      ts, src, dst, sport, dport, proto, batch, row``.
+    - Malformed transport headers (TCP data offset < 5 or beyond the packet,
+      truncated TCP/UDP/ICMP header) are dropped: ``malformed``.
+
+    Example::
+
+        elements:
+          ids:
+            kind: IDSMatch
+            config:
+              mode: ips
+              rules:
+                - 'drop tcp any any -> any 80 (msg:"cmd"; content:"/bin/sh"; sid:1;)'
+                - 'alert tcp any any -> any any (content:"passwd"; nocase; sid:2;)'
+
+    Counters: ``alerts``, ``alerts_lost`` (ring full), ``inspected``,
+    ``bytes_inspected``, ``not_inspected``, ``out_of_order``, ``old_segments``,
+    ``flow_table_full``, ``matches_lost`` (over 256 rules in one packet), ``passed``,
+    flow table ``inserts``/``insert_failures``/``expired``.
+
+    See also: CheckIPHeader, Classifier; Snort's ``stream5`` and ``fast_pattern``.
+    """
+
+    ports = "1/1"
+    Config = IDSMatchConfig
+    reads = ("ip", "tcp", "payload", "head", "length", "l3", "l4", "flags", "proto", "saddr",
+             "daddr", "sport", "dport", "flow_hash", "timestamp")
+    state_kind = "per-flow"
+    drops = ("malformed", "rule_drop", "flow_blocked")
+    kernel = staticmethod(ids_kernel)
+
+    def load(self) -> list[Rule]:
+        """The configured rules (``RuleError`` names every bad line)."""
+        cfg = self.config
+        rules = load_rules(cfg.file, cfg.vars) if cfg.file is not None else []
+        if cfg.rules:
+            rules += parse_rules("\n".join(cfg.rules), "<rules>", cfg.vars)
+        sids = {}
+        for r in rules:
+            if r.sid in sids:
+                raise RuleError([f"{r.where}: error: sid {r.sid} already used at {sids[r.sid]}"])
+            sids[r.sid] = r.where
+        return rules
+
+    def make_state(self, n_outputs: int) -> IDSState:
+        self.rules = self.load()
+        s = compile_rules(self.rules, self.config.flows)
+        s = s._replace(ring=np.zeros((self.config.ring, RING_COLS), np.int64))
+        s.params[0] = self.config.mode == "ips"
+        s.params[1] = self.config.timeout * 1_000_000_000
+        if self.config.alert_file is not None:
+            Path(self.config.alert_file).write_text("")
+        return s
+
+    def alerts(self, state: IDSState) -> list[dict]:
+        """The alerts in the ring, as the JSON objects ``flush`` writes."""
+        out = []
+        names = {6: "tcp", 17: "udp", 1: "icmp"}
+        for e in state.ring[: state.stats[S_RING]]:
+            rule = self.rules[int(e[R_RULE])]
+            out.append({
+                "sid": rule.sid, "rev": rule.rev, "msg": rule.msg, "action": rule.action,
+                "blocked": bool(e[R_BLOCKED]), "ts": int(e[R_TS]),
+                "src": _ip(int(e[R_SADDR])), "dst": _ip(int(e[R_DADDR])),
+                "sport": int(e[R_SPORT]), "dport": int(e[R_DPORT]),
+                "proto": names.get(int(e[R_PROTO]), int(e[R_PROTO])),
+                "batch": int(e[R_BATCH]), "row": int(e[R_ROW]),
+            })
+        return out
+
+    def flush(self, state: IDSState) -> None:
+        if not state.stats[S_RING]:
+            return
+        if self.config.alert_file is not None:
+            with open(self.config.alert_file, "a") as f:
+                for a in self.alerts(state):
+                    f.write(json.dumps(a) + "\n")
+        state.stats[S_RING] = 0
+
+    def counters(self, state: IDSState) -> dict[str, int]:
+        c = {name: int(state.stats[k]) for k, name in enumerate(STAT_NAMES) if name != "ring"}
+        c.update(flowtable_counters(state.ft))
+        return c
