@@ -8,7 +8,14 @@ from pydantic import Field
 
 from elements.element import ElementConfig
 from elements.shaper.pull import PullElement
-from elements.shaper.tokenbucket import CHARGED, MAX_RATE, tb_make, tb_ready_at, tb_refill, tb_remove
+from elements.shaper.tokenbucket import (
+    CHARGED,
+    MAX_RATE,
+    tb_make,
+    tb_ready_at,
+    tb_refill,
+    tb_remove,
+)
 
 
 @njit(cache=True)

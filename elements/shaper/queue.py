@@ -26,8 +26,7 @@ def queue_kernel(b, i, s, inp):
         return 1 if c[OUTPUTS] > 1 else drop(0)
     copy_row(b, i, q, (c[HEAD] + c[LENGTH]) % cap)
     c[LENGTH] += 1
-    if c[LENGTH] > c[HIGHWATER]:
-        c[HIGHWATER] = c[LENGTH]
+    c[HIGHWATER] = max(c[HIGHWATER], c[LENGTH])
     return HELD
 
 

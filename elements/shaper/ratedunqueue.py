@@ -10,8 +10,16 @@ from pydantic import Field
 
 from elements.element import ElementConfig
 from elements.shaper.pull import PullElement
-from elements.shaper.tokenbucket import (CHARGED, MAX_CAPACITY, MAX_RATE, burst_default, tb_make,
-                                         tb_ready_at, tb_refill, tb_remove)
+from elements.shaper.tokenbucket import (
+    CHARGED,
+    MAX_CAPACITY,
+    MAX_RATE,
+    burst_default,
+    tb_make,
+    tb_ready_at,
+    tb_refill,
+    tb_remove,
+)
 
 
 @njit(cache=True)

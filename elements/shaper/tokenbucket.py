@@ -15,6 +15,8 @@ bucket starts full, as Click's ``TokenBucket``.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from numba import njit
 
@@ -53,8 +55,7 @@ def tb_refill(tb, now):
         tb[LEVEL] = tb[CAPACITY]
     else:
         tb[LEVEL] += dt * tb[RATE]
-        if tb[LEVEL] > tb[CAPACITY]:
-            tb[LEVEL] = tb[CAPACITY]
+        tb[LEVEL] = min(tb[LEVEL], tb[CAPACITY])
 
 
 @njit(cache=True)
@@ -84,3 +85,14 @@ def burst_default(rate: int) -> int:
     """Click's default burst: what ``rate`` delivers in 20 ms (RatedUnqueue's
     BURST_DURATION), at least one token."""
     return max(rate * 20 // 1000, 1)
+
+
+def ref_refill(el, pkt, capacity: int) -> None:
+    """The reference token bucket for tests (exact fractions on ``el._ref_level`` and
+    ``el._ref_last``, set by the element's ``make_state``): refill to ``pkt.timestamp``;
+    time never runs backwards."""
+    if el._ref_last is not None and pkt.timestamp > el._ref_last:
+        gained = Fraction(el.config.rate * (pkt.timestamp - el._ref_last), 10**9)
+        el._ref_level = min(Fraction(capacity), el._ref_level + gained)
+    if el._ref_last is None or pkt.timestamp > el._ref_last:
+        el._ref_last = pkt.timestamp
