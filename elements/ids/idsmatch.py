@@ -450,6 +450,9 @@ class IDSMatch(Element):
               rules:
                 - 'drop tcp any any -> any 80 (msg:"cmd"; content:"/bin/sh"; sid:1;)'
                 - 'alert tcp any any -> any any (content:"passwd"; nocase; sid:2;)'
+          chk: {kind: CheckIPHeader}
+        connections:
+          - in -> chk -> ids -> out
 
     Counters: ``alerts``, ``alerts_lost`` (ring full), ``inspected``,
     ``bytes_inspected``, ``not_inspected``, ``out_of_order``, ``old_segments``,

@@ -1,0 +1,60 @@
+"""IPDecap: leaves an IP-in-IP tunnel: strips the outer header, checks the inner one."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from elements.element import Element, drop
+from elements.tunnel.outer import DecapConfig, endpoint_ok, enter_inner, outer_payload
+
+IPPROTO_IPIP = 4
+
+
+@njit(cache=True)
+def ipdecap_kernel(b, i, s, inp):
+    start, end = outer_payload(b, i, IPPROTO_IPIP)
+    if start < 0:
+        return drop(end)
+    if not endpoint_ok(b, i, s):
+        return drop(3)
+    if not enter_inner(b, i, start, end):
+        return drop(4)
+    return 0
+
+
+class IPDecap(Element):
+    """Strip the outer IPv4 header of an IP-in-IP packet (protocol 4) and mark the
+    inner one: Click's ``StripIPHeader -> CheckIPHeader`` for tunnels, in one element.
+
+    Needs the outer header marked (CheckIPHeader upstream). The packet is dropped as
+    ``not_ip`` (no IP annotations), ``not_ipip`` (another protocol), ``fragment``
+    (outer fragments: reassemble first), ``wrong_endpoint`` (outer ``src``/``dst`` differ
+    from the configured ones), ``bad_inner`` (fewer than 20 inner bytes, version not 4,
+    header or total length impossible). Otherwise the head moves to the inner header,
+    the length becomes the inner total length (outer padding goes), and the IP
+    annotations describe the inner packet; its checksum is not verified (put a
+    CheckIPHeader after when the tunnel is not trusted).
+
+    Ports: ``1/1``.
+
+    Example::
+
+        elements:
+          chk: {kind: CheckIPHeader}
+          decap: {kind: IPDecap, config: {src: 198.51.100.7, dst: 192.0.2.1}}
+        connections:
+          - in -> chk -> decap -> out
+
+    Counters: the drop reasons. See also: IPEncap, GREDecap, CheckIPHeader.
+    """
+
+    ports = "1/1"
+    Config = DecapConfig
+    reads = ("ip", "head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr")
+    writes = ("head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr", "sport",
+              "dport", "flow_hash", "dst_anno")
+    drops = ("not_ip", "not_ipip", "fragment", "wrong_endpoint", "bad_inner")
+    kernel = staticmethod(ipdecap_kernel)
+
+    def make_state(self, n_outputs: int):
+        return self.config.endpoints()

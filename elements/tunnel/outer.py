@@ -1,0 +1,134 @@
+"""Helpers shared by the tunnel elements: push an outer IPv4 header into the headroom,
+and turn a packet into the inner IPv4 packet it carries.
+
+Both keep the contract of ``elements.batch``: ``head`` moves, nothing is copied, and the
+annotations are re-derived (``mark_ip``) for the header the packet now starts with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from elements.batch import F_FRAG, F_IP
+from elements.element import ElementConfig
+
+from elements.net import IPv4Address, fold, ip_room, ipv4_int, mark_ip, rd16, sum16, wr16, wr32
+
+# Layout of the ``params`` array of an encapsulating element.
+P_PROTO, P_SRC, P_DST, P_TOS, P_TTL, P_DF, P_MTU = range(7)
+
+
+@njit(cache=True)
+def push_ipv4(b, i, params, ident, extra):
+    """Move the head back by 20 + ``extra`` bytes and write a 20-byte IPv4 header in
+    front of ``extra`` (still unwritten) bytes and the old packet. Returns the new
+    header's offset, -1 if the result would exceed the MTU, -2 without headroom."""
+    total = b.length[i] + 20 + extra
+    if params[P_MTU] > 0 and total > params[P_MTU]:
+        return -1
+    l3 = b.head[i] - 20 - extra
+    if l3 < 0 or total > 0xFFFF:
+        return -2
+    row = b.data[i]
+    row[l3] = 0x45
+    row[l3 + 1] = params[P_TOS]
+    wr16(row, l3 + 2, total)
+    wr16(row, l3 + 4, ident & 0xFFFF)
+    wr16(row, l3 + 6, 0x4000 if params[P_DF] else 0)
+    row[l3 + 8] = params[P_TTL]
+    row[l3 + 9] = params[P_PROTO]
+    wr16(row, l3 + 10, 0)
+    wr32(row, l3 + 12, params[P_SRC])
+    wr32(row, l3 + 16, params[P_DST])
+    wr16(row, l3 + 10, fold(sum16(row, l3, 20)))
+    b.head[i] = l3
+    b.length[i] = total
+    mark_ip(b, i, l3)
+    b.dst_anno[i] = params[P_DST]
+    return l3
+
+
+@njit(cache=True)
+def enter_inner(b, i, inner, end):
+    """Make the IPv4 packet at ``inner`` (ending at ``end``, the outer packet's end) the
+    packet: check that it is a plausible IPv4 header that fits, strip what is in front
+    and any bytes after its total length, and mark it. False when it is not."""
+    n = end - inner
+    if n < 20:
+        return False
+    row = b.data[i]
+    if row[inner] >> 4 != 4:
+        return False
+    hlen = (row[inner] & 0x0F) * 4
+    ip_len = rd16(row, inner + 2)
+    if hlen < 20 or ip_len < hlen or ip_len > n:
+        return False
+    b.head[i] = inner
+    b.length[i] = ip_len
+    mark_ip(b, i, inner)
+    b.dst_anno[i] = b.daddr[i]
+    return True
+
+
+@njit(cache=True)
+def outer_payload(b, i, proto):
+    """(start, end) of the payload of the outer IPv4 packet marked at ``l3`` if it
+    carries ``proto`` and is not a fragment; (-1, k) otherwise, k the failing check:
+    0 no IP header marked, 1 another protocol, 2 a fragment."""
+    if not (b.flags[i] & F_IP) or ip_room(b, i) < 20:
+        return -1, 0
+    if b.proto[i] != proto:
+        return -1, 1
+    if b.flags[i] & F_FRAG:
+        return -1, 2
+    end = b.head[i] + b.length[i]
+    ip_end = b.l3[i] + rd16(b.data[i], b.l3[i] + 2)
+    start = b.l4[i]
+    end = ip_end if ip_end < end else end
+    if start > end:
+        return -1, 0
+    return start, end
+
+
+class TunnelConfig(ElementConfig):
+    """The outer header's fields (Click's IPEncap keywords) and the MTU check."""
+
+    src: IPv4Address = Field(description="outer source address: this tunnel end (Click's SRC)")
+    dst: IPv4Address = Field(description="outer destination: the remote tunnel end (Click's DST)")
+    tos: int = Field(0, ge=0, le=255, description="outer TOS byte (Click's TOS)")
+    ttl: int = Field(250, ge=1, le=255, description="outer TTL (Click's TTL, default 250)")
+    df: bool = Field(False, description="set Don't Fragment in the outer header (Click's DF)")
+    mtu: int | None = Field(None, ge=68, le=65535,
+                            description="drop (too_big) packets longer than this once encapsulated")
+
+
+class DecapConfig(ElementConfig):
+    """Optional checks of the outer addresses."""
+
+    src: IPv4Address | None = Field(None, description="accept only this outer source (the remote end)")
+    dst: IPv4Address | None = Field(None, description="accept only this outer destination (this end)")
+
+    def endpoints(self) -> np.ndarray:
+        """[check src, src, check dst, dst] for ``endpoint_ok``."""
+        return np.array([self.src is not None, ipv4_int(self.src) if self.src else 0,
+                         self.dst is not None, ipv4_int(self.dst) if self.dst else 0], np.int64)
+
+
+@njit(cache=True, inline="always")
+def endpoint_ok(b, i, ep):
+    return ((not ep[0] or b.saddr[i] == ep[1]) and (not ep[2] or b.daddr[i] == ep[3]))
+
+
+def encap_params(proto: int, config) -> np.ndarray:
+    """The ``params`` array of ``push_ipv4`` from an encapsulating element's config."""
+    p = np.zeros(7, np.int64)
+    p[P_PROTO] = proto
+    p[P_SRC] = ipv4_int(config.src)
+    p[P_DST] = ipv4_int(config.dst)
+    p[P_TOS] = config.tos
+    p[P_TTL] = config.ttl
+    p[P_DF] = config.df
+    p[P_MTU] = config.mtu or 0
+    return p
