@@ -14,11 +14,13 @@ Releases are computed as events, not polled: a subtree can give a packet at
 is its head packet's arrival time and a shaper's ready time is when its token bucket
 next allows a pull. The root releases, in time order, every packet whose ``avail``
 is ``<= now``; a scheduler at time ``t`` only considers inputs with a packet by
-``t``. So the outcome does not depend on how the trace is cut into batches, except
-that a Queue decides overflow when the batch is walked: before each batch the
+``t``, and packets that arrive at ``t`` are queued before anything leaves at ``t``.
+So departures do not depend on how the trace is cut into batches. Only a Queue's
+overflow does: it is decided when the batch is walked. Before each batch the
 schedule releases what was due before that batch's first packet, so only releases
 due *within* a batch come after the batch's own arrivals (use small batches when a
-queue is nearly as short as a batch).
+queue is nearly as short as a batch). For a trace, ``now`` after a batch is just
+before its latest timestamp; for live traffic, the wall clock.
 
 **Departure time.** A released packet's timestamp is set to its departure time (the
 ``t`` it was released at), not its arrival: downstream elements, pcap writers and
@@ -222,9 +224,11 @@ class Schedule:
             self.tick(max(int(b.timestamp[:n].min()) - 1, UNSET), on_batch)
 
     def after(self, b, n: int, on_batch=None) -> None:
-        """Release what is due now that the batch (rows ``0..n-1`` of ``b``) was walked."""
+        """Release what is due now that the batch (rows ``0..n-1`` of ``b``) was walked:
+        up to the wall clock, or to just before the batch's latest timestamp (the next
+        batch may bring more packets of that time, and they queue first)."""
         if self.roots:
-            latest = time.time_ns() if self.live else int(b.timestamp[:n].max())
+            latest = time.time_ns() if self.live else int(b.timestamp[:n].max()) - 1
             self.tick(max(self.now, latest), on_batch)
 
     def drain(self, on_batch=None) -> None:
