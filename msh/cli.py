@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     counters = run_program(program, feed=feed, limit=args.limit, progress=progress)
     seconds = time.perf_counter() - t0
-    report = _report(g, program, counters, seconds, compile_s, args)
+    report = _report(g, program, counters, seconds, compile_s)
     print(_format_report(g, report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -164,7 +164,9 @@ def _warm_up(program) -> None:
                  *program.states)
 
 
-def _report(g, program, counters, seconds: float, compile_s: float, args) -> dict:
+def _report(g, program, counters, seconds: float, compile_s: float) -> dict:
+    from numba.core import config as numba_config
+
     from msh import graph as G
 
     data = counters.to_dict()
@@ -183,7 +185,7 @@ def _report(g, program, counters, seconds: float, compile_s: float, args) -> dic
         "mpps": packets / seconds / 1e6 if seconds > 0 else 0.0,
         "compile_seconds": compile_s,
         "batch": program.batch_size,
-        "jit": os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0"),
+        "jit": not numba_config.DISABLE_JIT,
         **data,
     }
 
