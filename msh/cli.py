@@ -156,12 +156,11 @@ def _declared_params(path: str) -> set[str]:
 
 
 def _warm_up(program) -> None:
-    """Compile the walk and every kernel before timing: a walk over an empty batch."""
-    b = program.batch
-    b.meta[0] = 0
-    c = program.counters
-    program.walk(b, program.start_node, program.start_inp, c.out, c.drops, c.exits,
-                 *program.states)
+    """Compile the walk and every kernel before timing: push an empty batch."""
+    from msh import graph as G
+
+    program.batch.meta[0] = 0
+    program.push(0, program.entry(program.sources[0] if program.sources else G.IN))
 
 
 def _report(g, program, counters, seconds: float, compile_s: float) -> dict:
