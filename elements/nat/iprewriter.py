@@ -1,0 +1,233 @@
+"""IPRewriter: Click's TCP/UDP network address and port translator."""
+
+from __future__ import annotations
+
+from numba import njit
+from pydantic import Field, field_validator
+
+from elements.element import Element, ElementConfig, drop
+from elements.flowtable import ft_lookup
+from elements.nat.mapping import (
+    M_DST_ANNO,
+    M_NOW,
+    RW_DADDR,
+    RW_DPORT,
+    RW_IPD,
+    RW_L4D,
+    RW_OUT,
+    RW_SADDR,
+    RW_SPORT,
+    add_delta,
+    make_rewriter_state,
+    new_mapping,
+    rewriter_counters,
+    touch,
+)
+from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
+from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, flow_hash5, ip_room, rd16, rd32, wr16, wr32
+
+NO_IP_HEADER, UNHANDLED, NO_MAPPING, MAPPING_FAILURE = range(4)
+TH_FIN, TH_SYN, TH_RST = 0x01, 0x02, 0x04
+
+
+@njit(cache=True, inline="always")
+def ip_transport(b, i):
+    """(l3, header length, end of the IP packet, protocol, first fragment?) of row ``i``,
+    or a header length of 0 when there is no whole IPv4 header at ``l3``."""
+    room = ip_room(b, i)
+    l3 = b.l3[i]
+    if room < 20:
+        return l3, 0, 0, 0, False
+    row = b.data[i]
+    hl = (row[l3] & 0x0F) * 4
+    if hl < 20 or hl > room:
+        return l3, 0, 0, 0, False
+    end = l3 + room
+    ip_len = rd16(row, l3 + 2)
+    if l3 + ip_len < end:  # Click's CheckIPHeader trims the packet to ip_len
+        end = l3 + ip_len
+    return l3, hl, end, row[l3 + 9], (rd16(row, l3 + 6) & 0x1FFF) == 0
+
+
+@njit(cache=True)
+def iprewriter_kernel(b, i, s, inp):
+    l3, hl, end, proto, first = ip_transport(b, i)
+    if hl == 0:
+        return drop(NO_IP_HEADER)
+    spec = inp if inp < s.inp.shape[0] else s.inp.shape[0] - 1
+    kind = s.inp[spec, 0]
+    l4 = l3 + hl
+    if (proto != IP_PROTO_TCP and proto != IP_PROTO_UDP) or not first or end - l4 < 8:
+        if kind == PASS:
+            return s.inp[spec, 1]
+        return drop(UNHANDLED)
+    row = b.data[i]
+    sa = rd32(row, l3 + 12)
+    da = rd32(row, l3 + 16)
+    sp = rd16(row, l4)
+    dp = rd16(row, l4 + 2)
+    now = b.timestamp[i]
+    if now > s.misc[M_NOW]:
+        s.misc[M_NOW] = now
+    k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
+    if k < 0:
+        if kind == PASS:
+            return s.inp[spec, 1]
+        if kind == DROP:
+            return drop(NO_MAPPING)
+        k = new_mapping(s, spec, proto, False, sa, da, sp, dp, now)
+        if k < 0:
+            return drop(MAPPING_FAILURE)
+    f = s.sl_flow[k]
+    d = s.sl_dir[k]
+    rw = s.f_rw[f, d]
+    wr32(row, l3 + 12, rw[RW_SADDR])
+    wr32(row, l3 + 16, rw[RW_DADDR])
+    wr16(row, l3 + 10, add_delta(rd16(row, l3 + 10), rw[RW_IPD]))
+    b.saddr[i] = rw[RW_SADDR]
+    b.daddr[i] = rw[RW_DADDR]
+    if s.misc[M_DST_ANNO]:
+        b.dst_anno[i] = rw[RW_DADDR]
+    state = s.f_state[f]
+    if proto == IP_PROTO_UDP:
+        wr16(row, l4, rw[RW_SPORT])
+        wr16(row, l4 + 2, rw[RW_DPORT])
+        check = rd16(row, l4 + 6)
+        if check != 0:  # 0 is "no checksum" and stays so
+            check = add_delta(check, rw[RW_L4D])
+            wr16(row, l4 + 6, check if check != 0 else 0xFFFF)
+        b.sport[i] = rw[RW_SPORT]
+        b.dport[i] = rw[RW_DPORT]
+        if d:  # Click's UDPFlow: reply seen, packets counted up to 3
+            state |= 1
+        if state < 6:
+            state += 2
+    elif end - l4 >= 18:  # as Click, a TCP header without its checksum keeps its ports
+        wr16(row, l4, rw[RW_SPORT])
+        wr16(row, l4 + 2, rw[RW_DPORT])
+        wr16(row, l4 + 16, add_delta(rd16(row, l4 + 16), rw[RW_L4D]))
+        b.sport[i] = rw[RW_SPORT]
+        b.dport[i] = rw[RW_DPORT]
+        flags = row[l4 + 13]
+        have_payload = hl + (row[l4 + 12] >> 4) * 4 < rd16(row, l3 + 2)
+        if flags & TH_RST:
+            state |= 3
+        elif flags & TH_FIN:
+            state |= 1 << d
+        elif (flags & TH_SYN) or have_payload:
+            state &= ~(1 << d)
+        if have_payload:
+            state |= 4 << d
+    s.f_state[f] = state
+    b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
+    touch(s, f, now)
+    return rw[RW_OUT]
+
+
+class RewriterConfig(ElementConfig):
+    inputs: list[str] = Field(min_length=1, description=(
+        "one input spec per input port (Click's INPUTSPEC): 'drop', 'pass [OUT]',"
+        " 'keep FOUT ROUT', 'pattern SADDR SPORT DADDR DPORT FOUT ROUT',"
+        " 'roundrobin PATTERN FOUT ROUT | ...'"))
+    capacity: int = Field(65536, ge=1, le=1 << 26, description=(
+        "Click's MAPPING_CAPACITY: the most live mappings (Click: unlimited; msh"
+        " preallocates this many)"))
+    seed: int = Field(0, ge=0, description="seed of the random source port choice")
+    dst_anno: bool = Field(True, description="Click's DST_ANNO: set dst_anno to the new daddr")
+
+    @field_validator("inputs")
+    @classmethod
+    def _specs(cls, v: list[str]) -> list[str]:
+        parse_input_specs(v)
+        return v
+
+
+class IPRewriterConfig(RewriterConfig):
+    tcp_timeout: float = Field(86400, gt=0, description=(
+        "Click's TCP_TIMEOUT (s): idle timeout of a TCP flow with data both ways"))
+    tcp_done_timeout: float = Field(240, gt=0, description=(
+        "Click's TCP_DONE_TIMEOUT (s): after FIN both ways or an RST"))
+    tcp_nodata_timeout: float = Field(300, gt=0, description=(
+        "Click's TCP_NODATA_TIMEOUT (s): before data has gone both ways"))
+    tcp_guarantee: float = Field(5, ge=0, description=(
+        "Click's TCP_GUARANTEE (s): a flow this recently active is never evicted"))
+    udp_timeout: float = Field(300, gt=0, description="Click's UDP_TIMEOUT (s)")
+    udp_streaming_timeout: float | None = Field(None, gt=0, description=(
+        "Click's UDP_STREAMING_TIMEOUT (s), once replies flow and 3 packets passed;"
+        " default udp_timeout"))
+    udp_guarantee: float = Field(5, ge=0, description="Click's UDP_GUARANTEE (s)")
+
+
+class IPRewriter(Element):
+    """Rewrite TCP and UDP flows by input spec: source NAT, NAPT, load balancing (Click's
+    IPRewriter).
+
+    Ports: ``1-/1-``: one input per entry of ``inputs``; outputs as the specs name.
+
+    A packet of a flow that has a mapping is rewritten by it: addresses, ports, the IP
+    and TCP/UDP checksums (incrementally; a UDP checksum of 0 stays 0) and the
+    ``saddr``/``daddr``/``sport``/``dport``/``flow_hash`` (and ``dst_anno``)
+    annotations, then leaves by the mapping's output. A mapping has a forward entry
+    and a reply entry in the flow table, so replies arriving on any input are rewritten
+    back and leave by the reply output. A packet without a mapping is handled by its
+    input's spec (see ``elements.nat.rewriterspec``): ``pattern`` picks a source port
+    from the range unique per reply 5-tuple (the flow's own port when free, else random
+    from ``seed``; ``#`` sequential), ``keep`` maps without rewriting, ``pass`` sends
+    it on unchanged, ``drop`` drops it. As in Click, packets that are not TCP/UDP, are
+    non-first fragments or hold fewer than 8 transport bytes pass on a ``pass`` input
+    and are dropped elsewhere; a TCP packet with fewer than 18 gets its addresses but
+    not its ports rewritten. Flows expire in packet time (``b.timestamp``) with Click's
+    timeouts and guarantees, and ``capacity`` evicts as Click's MAPPING_CAPACITY does
+    (``elements.nat.mapping``).
+
+    Example::
+
+        elements:
+          nat:
+            kind: IPRewriter
+            config:
+              inputs: ["pattern 198.51.100.1 1024-65535 - - 0 1", "drop"]
+              capacity: 100000
+        connections:
+          - in -> nat -> out
+          - in[1] -> [1]nat[1] -> [1]out
+
+    Counters: ``nmappings``, ``mapping_failures``, ``size``, ``capacity``,
+    ``table_insert_failures``; drops ``no_ip_header``, ``unhandled`` (not TCP/UDP, a
+    fragment or short, on a non-pass input), ``no_mapping`` (a ``drop`` input),
+    ``mapping_failure`` (ports exhausted or capacity refused).
+    See also: ICMPPingRewriter, CheckIPHeader, elements.flowtable.
+    """
+
+    ports = "1-/1-"
+    Config = IPRewriterConfig
+    reads = ("ip", "tcp", "udp", "l3", "timestamp")
+    writes = ("ip.src", "ip.dst", "ip.sum", "l4.ports", "tcp.sum", "udp.sum", "saddr",
+              "daddr", "sport", "dport", "flow_hash", "dst_anno")
+    state_kind = "per-flow"
+    drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
+    kernel = staticmethod(iprewriter_kernel)
+
+    def timeouts(self) -> list[list[float]]:
+        """Seconds per class (TCP, UDP, ICMP): base, data/streaming, done, guarantee."""
+        c = self.config
+        udp_stream = c.udp_timeout if c.udp_streaming_timeout is None else c.udp_streaming_timeout
+        return [[c.tcp_nodata_timeout, c.tcp_timeout, c.tcp_done_timeout, c.tcp_guarantee],
+                [c.udp_timeout, udp_stream, c.udp_timeout, c.udp_guarantee],
+                [c.udp_timeout, c.udp_timeout, c.udp_timeout, c.udp_guarantee]]
+
+    def make_state(self, n_outputs: int):
+        from elements.nat.refnat import RefRewriter
+
+        specs = parse_input_specs(self.config.inputs)
+        check_outputs(specs, max(n_outputs, 1), self.kind())
+        self._ref = RefRewriter(specs, self.config.capacity, self.timeouts(),
+                                self.config.dst_anno, self.config.seed, icmp=False)
+        return make_rewriter_state(specs, self.config.capacity, self.timeouts(),
+                                   self.config.dst_anno, self.config.seed)
+
+    def reference(self, pkt, inp: int) -> int:
+        return self._ref.process(pkt, inp)
+
+    def counters(self, state) -> dict[str, int]:
+        return rewriter_counters(state)
