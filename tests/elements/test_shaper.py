@@ -1,6 +1,7 @@
 """BandwidthShaper, RatedUnqueue, BandwidthRatedUnqueue, Unqueue behind a Queue: output
 rates over a trace (departure timestamps), bursts, drain, batch-size independence."""
 
+import itertools
 import math
 
 import pytest
@@ -42,7 +43,7 @@ def test_bandwidth_shaper_rate_within_1_percent(rate):
 
 def test_bandwidth_shaper_passes_light_traffic_unchanged_in_time():
     items = trace(50, gap_ns=100 * MS, sizes=(100,))  # 1000 B/s offered
-    c, out = run_graph(shaped("BandwidthShaper", {"rate": 10_000}), Feed(items))
+    _c, out = run_graph(shaped("BandwidthShaper", {"rate": 10_000}), Feed(items))
     assert [d.t for d in out] == [t for t, _ in items]
     assert [d.frame for d in out] == [f for _, f in items]
 
@@ -50,7 +51,7 @@ def test_bandwidth_shaper_passes_light_traffic_unchanged_in_time():
 def test_bandwidth_shaper_has_no_burst_after_idle():
     # 10 packets of 1000 B at once after a long silence: spaced 100 ms at 10 kB/s.
     items = [(0, bytes(1000))] + [(10 * S, bytes(1000))] * 10
-    c, out = run_graph(shaped("BandwidthShaper", {"rate": 10_000}), Feed(items))
+    _c, out = run_graph(shaped("BandwidthShaper", {"rate": 10_000}), Feed(items))
     assert [d.t for d in out] == [0] + [10 * S + k * 100 * MS for k in range(10)]
 
 
@@ -65,14 +66,14 @@ def test_rated_unqueue_burst_then_rate():
 def test_rated_unqueue_refills_up_to_burst_while_idle():
     # 3 packets, then 1 s idle (the bucket refills to 4, not 100), then 10 at once.
     items = [(0, bytes(64))] * 3 + [(S, bytes(64))] * 10
-    c, out = run_graph(shaped("RatedUnqueue", {"rate": 100, "burst_size": 4}), Feed(items))
+    _c, out = run_graph(shaped("RatedUnqueue", {"rate": 100, "burst_size": 4}), Feed(items))
     assert [d.t for d in out] == [0] * 3 + [S] * 4 + [S + k * 10 * MS for k in range(1, 7)]
 
 
 @pytest.mark.parametrize("rate", [100, 1000, 20_000])
 def test_rated_unqueue_packet_rate_within_1_percent(rate):
     items = [(k * S // (3 * rate), bytes(64)) for k in range(5000)]
-    c, out = run_graph(shaped("RatedUnqueue", {"rate": rate}, capacity=5000), Feed(items))
+    _c, out = run_graph(shaped("RatedUnqueue", {"rate": rate}, capacity=5000), Feed(items))
     assert len(out) == 5000
     # Past the start, where the full bucket (20 ms of rate) lets arrivals through.
     assert abs(measured_rate(out[1000:], unit="packets") / rate - 1) < 0.01
@@ -90,7 +91,7 @@ def test_bandwidth_rated_unqueue_burst_bytes_then_rate():
 
 def test_unqueue_releases_at_arrival_time_in_order():
     items = trace(300, gap_ns=7 * MS)
-    c, out = run_graph(shaped("Unqueue", {}), Feed(items), batch_size=16)
+    _c, out = run_graph(shaped("Unqueue", {}), Feed(items), batch_size=16)
     assert [(d.t, d.frame) for d in out] == items
 
 
@@ -124,15 +125,15 @@ def test_overflow_is_counted_and_accounting_holds():
 def test_malformed_and_odd_frames_pass_the_shaper_byte_for_byte():
     frames = [b"", b"\x00", bytes(range(256)) * 7, b"\xff" * 1920]
     items = [(k * MS, f) for k, f in enumerate(frames * 5)]
-    c, out = run_graph(shaped("BandwidthShaper", {"rate": 1_000_000}), Feed(items))
+    _c, out = run_graph(shaped("BandwidthShaper", {"rate": 1_000_000}), Feed(items))
     assert [d.frame for d in out] == [f for _, f in items]
 
 
 def test_unsorted_timestamps_never_go_back_in_time_and_lose_nothing():
     items = [((k * 7919) % 1000 * MS, bytes(200)) for k in range(500)]
-    c, out = run_graph(shaped("BandwidthShaper", {"rate": 100_000}), Feed(items))
+    _c, out = run_graph(shaped("BandwidthShaper", {"rate": 100_000}), Feed(items))
     assert len(out) == 500
-    assert all(a.t <= b.t for a, b in zip(out, out[1:]))
+    assert all(a.t <= b.t for a, b in itertools.pairwise(out))
 
 
 @settings(max_examples=60)
@@ -146,7 +147,7 @@ def test_shaper_matches_the_event_simulation(gaps, rate, batch_size):
         items.append((t, bytes([k & 0xFF]) * length))
         arrivals.append((t, 0, length, k))
     want, _ = simulate(arrivals, 1, "prio", rate, capacity=10**6)
-    c, out = run_graph(shaped("BandwidthShaper", {"rate": rate}, capacity=200), Feed(items),
+    _c, out = run_graph(shaped("BandwidthShaper", {"rate": rate}, capacity=200), Feed(items),
                        batch_size=batch_size)
     assert [(d.t, d.frame[:1]) for d in out] == [(tt, bytes([k & 0xFF]) * min(1, gaps[k][1]))
                                                  for tt, k in want]
