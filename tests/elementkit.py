@@ -20,7 +20,7 @@ Usage, from any test under ``tests/`` (``tests/conftest.py`` puts this directory
 
 ``annotations`` is one dict for every frame or a list of dicts (one per frame), e.g.
 ``{"paint": 3}``; they are applied after the frames are loaded, to kernel and reference
-alike. ``run_kernel`` builds the state with ``el.make_state(n_outputs)`` (elements
+alike (a preset ``head`` places the frame there). ``run_kernel`` builds the state with ``el.make_state(n_outputs)`` (elements
 that route by the number of connected outputs read it there) and calls the kernel row
 by row; ``run_reference`` calls ``el.reference(pkt, inp)`` on
 ``elements.reference.Packet`` rows after its own ``make_state``. ``outcome(el, r)``
@@ -92,6 +92,10 @@ def run_kernel(el: Element, frames, inp: int = 0, n_outputs: int = 1,
     for i, ann in enumerate(_per_frame(annotations, len(frames))):
         for key, value in ann.items():
             getattr(b, key)[i] = value
+        if "head" in ann:  # the frame starts there, as in Packet.of
+            b.data[i] = 0
+            b.data[i, ann["head"] : ann["head"] + len(frames[i])] = np.frombuffer(frames[i],
+                                                                                np.uint8)
     state = el.make_state(n_outputs)
     results = [int(el.kernel(b, i, state, inp)) for i in range(len(frames))]
     return Run(results, [from_batch(b, i) for i in range(len(frames))], state)
