@@ -126,9 +126,9 @@ def _rewrite(b, i, saddr, daddr, sport, dport):
     l4 = b.l4[i]
     tcp = b.proto[i] == IP_PROTO_TCP
     at = l4 + 16 if tcp else l4 + 6
-    l4sum = rd16(row, at)
+    l4sum = np.uint32(rd16(row, at))
     fix = tcp or l4sum != 0
-    ipsum = rd16(row, l3 + 10)
+    ipsum = np.uint32(rd16(row, l3 + 10))
     if saddr != b.saddr[i]:
         ipsum = cksum_update32(ipsum, b.saddr[i], saddr)
         l4sum = cksum_update32(l4sum, b.saddr[i], saddr)
@@ -146,7 +146,7 @@ def _rewrite(b, i, saddr, daddr, sport, dport):
     wr16(row, l3 + 10, ipsum)
     if fix:
         if not tcp and l4sum == 0:
-            l4sum = 0xFFFF
+            l4sum = np.uint32(0xFFFF)
         wr16(row, at, l4sum)
 
 
