@@ -17,9 +17,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 # Where `msh run` reads packets for a graph that takes them at `in`, when neither
 # --input nor the graph's `input` parameter names a file: the first that exists.
@@ -221,7 +221,6 @@ def elements_args(p: argparse.ArgumentParser) -> None:
 
 
 def elements(args: argparse.Namespace) -> int:
-    import inspect
 
     from elements.element import REGISTRY, load_all, lookup
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,8 +33,16 @@ from elements.ports import PortRange, PortSpec
 from msh import graph as G
 from msh.errors import ErrorList, GraphError, label
 from msh.graph import Where
-from msh.validate import (Edge, PortNode, check_config, check_flow, check_ports,
-                          did_you_mean, interface_nodes, render)
+from msh.validate import (
+    Edge,
+    PortNode,
+    check_config,
+    check_flow,
+    check_ports,
+    did_you_mean,
+    interface_nodes,
+    render,
+)
 
 GRAPH_KEYS = ("graph", "description", "params", "include", "classes", "elements",
               "connections")
@@ -324,7 +333,8 @@ def parse_connection(src: Source, node: yaml.ScalarNode) -> list[Edge]:
                       f"write '... -> {name}' or '{name}[{out}] -> ...'", offset=offset)
             return []
         ends.append((name, int(inp or 0), int(out or 0), src.where(node, offset)))
-    return [Edge(a[0], a[2], b[0], b[1], a[3], a[3], b[3]) for a, b in zip(ends, ends[1:])]
+    return [Edge(a[0], a[2], b[0], b[1], a[3], a[3], b[3])
+            for a, b in itertools.pairwise(ends)]
 
 
 @dataclass
@@ -713,4 +723,4 @@ def validate(path: str | os.PathLike, params: dict | list | None = None) -> list
     return []
 
 
-__all__ = ["GraphError", "load", "validate", "plain_scalar"]
+__all__ = ["GraphError", "load", "plain_scalar", "validate"]

@@ -252,7 +252,7 @@ def test_include_brings_classes_and_flattens_with_places(tmp_path):
     assert edges(g) == {("in", 0, "a/strip", 0), ("a/strip", 0, "a/paint", 0),
                         ("a/paint", 0, "b/strip", 0), ("b/strip", 0, "b/paint", 0),
                         ("b/paint", 0, "out", 0)}
-    seen, counters = run_graph(g, [bytes(range(60))] * 3)
+    seen, _ = run_graph(g, [bytes(range(60))] * 3)
     assert [port for port, _ in seen] == [0, 0, 0]
     assert all(frame == bytes(range(14, 60)) for _, frame in seen)
 
@@ -276,12 +276,12 @@ def test_nested_pass_through_and_multi_port_classes(tmp_path):
     g = load(path)
     assert edges(g) == {("in", 0, "s/t", 0), ("s/t", 0, "c0", 0), ("s/t", 1, "c1", 0),
                         ("c0", 0, "out", 0), ("c1", 0, "out", 1)}
-    seen, counters = run_graph(g, [FRAME] * 4)
+    seen, _ = run_graph(g, [FRAME] * 4)
     assert sorted(port for port, _ in seen) == [0] * 4 + [1] * 4
 
 
 def test_compound_errors(tmp_path):
-    write(tmp_path, LIB, "lib/front.yaml")
+    lib = write(tmp_path, LIB, "lib/front.yaml")
     write(tmp_path, "classes:\n  Front: {connections: ['in -> out']}\n", "lib/other.yaml")
     path = write(tmp_path, """\
         include: [lib/front.yaml, lib/other.yaml, lib/none.yaml]
@@ -296,13 +296,12 @@ def test_compound_errors(tmp_path):
         connections: ["in -> f -> g -> a -> h -> out", "f[1] -> [2]out"]
     """)
     assert errors(path) == [
-        "1:27: class 'Front' from 'lib/other.yaml' is also defined at "
-        f"{tmp_path}/lib/front.yaml:2:3",
+        f"1:27: class 'Front' from 'lib/other.yaml' is also defined at {lib}:2:3",
         "1:43: cannot include 'lib/none.yaml': no such file",
         "4:21: 'a/b/a :: A': class 'A' contains itself (A -> B -> A)",
         "6:29: 'f :: Front': class 'Front' has no parameter 'ofset'",
-        "7:28: 'g :: Front': the config of a compound element must be a mapping of parameters,"
-        " found '5'",
+        ("7:28: 'g :: Front': the config of a compound element must be a mapping of"
+         " parameters, found '5'"),
         "9:13: 'h :: Frnt': unknown element kind 'Frnt'",
         "10:49: 'f :: Front' has no output 1: it has 1 output",
     ]
