@@ -4,6 +4,7 @@ corrupt files, repeat and limit."""
 from __future__ import annotations
 
 import struct
+from itertools import pairwise
 from decimal import Decimal
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_writer_streams_batches_and_rows(tmp_path):
         w.write_batch(b)
         w.write_batch(b, np.array([3, 1]))
         assert w.records == len(FRAMES) + 2
-    frames, stamps, linktype = read_pcap(path)
+    frames, stamps, _ = read_pcap(path)
     assert frames == FRAMES + [FRAMES[3], FRAMES[1]]
     assert stamps == STAMPS_NS + [STAMPS_NS[3], STAMPS_NS[1]]
 
@@ -127,7 +128,7 @@ def test_repeat_shifts_time_and_limit(tmp_path):
     assert frames == FRAMES[:3] * 3
     period = 6_000_000 + 3_000_000
     assert got == [t + p * period for p in range(3) for t in stamps]
-    assert all(a < b for a, b in zip(got, got[1:]))
+    assert all(a < b for a, b in pairwise(got))
     feed = PcapFeed(path, repeat=100, limit=5)
     assert feed.total == 5 and len(feed_all(feed)[0]) == 5
 
@@ -136,7 +137,7 @@ def test_one_packet_repeat_is_still_increasing(tmp_path):
     path = tmp_path / "one.pcap"
     write_pcap(path, FRAMES[:1], [5_000])
     _, got = feed_all(PcapFeed(path, repeat=4))
-    assert all(a < b for a, b in zip(got, got[1:]))
+    assert all(a < b for a, b in pairwise(got))
 
 
 def test_long_frames_are_cut_and_counted(tmp_path):

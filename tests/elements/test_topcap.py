@@ -64,7 +64,7 @@ def test_kernel_results(tmp_path):
 
 
 def test_full_buffer_is_a_counted_drop(tmp_path, monkeypatch):
-    import elements.io.topcap as topcap
+    from elements.io import topcap
 
     monkeypatch.setattr(topcap, "BUFFER_ROWS", 1)  # the writer's smallest buffer, 64 KiB
     el = make("ToPcap", file=str(tmp_path / "f.pcap"))
