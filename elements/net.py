@@ -56,7 +56,7 @@ def wr32(row, off, value):
 def sum16(row, off, n):
     """One's-complement sum (not folded) of ``n`` bytes; an odd last byte is padded."""
     s = np.uint64(0)
-    end = off + (n & ~1)
+    end = off + n - (n & 1)  # not n & ~1: ~1 does not fit a uint8 n without the JIT
     for k in range(off, end, 2):
         s += (np.uint64(row[k]) << 8) | np.uint64(row[k + 1])
     if n & 1:
