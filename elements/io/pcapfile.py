@@ -127,20 +127,22 @@ def _index(buf, big, nano, snaplen, offs, lens, ts):
 
 
 @njit(cache=True)
-def _fill(buf, offs, lens, ts, first, n, shift, b, row0, room):
-    """Copy records ``first..first+n-1`` into rows ``row0..`` (frames cut to ``room``
-    bytes); returns the number of frames cut."""
+def _fill(buf, offs, lens, ts, first, n, shift, data, length, timestamp, row0):
+    """Copy records ``first..first+n-1`` into rows ``row0..`` (frames cut to the
+    slot's room); returns the number of frames cut. Takes the batch's arrays, not the
+    batch: numba types a 17-array tuple on every call (2.5 µs)."""
+    room = data.shape[1] - HEADROOM
     truncated = 0
     for j in range(n):
         k = first + j
         i = row0 + j
-        length = lens[k]
-        if length > room:
-            length = room
+        size = lens[k]
+        if size > room:
+            size = room
             truncated += 1
-        copy_bytes(b.data[i], HEADROOM, buf, offs[k], length)
-        b.length[i] = length
-        b.timestamp[i] = ts[k] + shift
+        copy_bytes(data[i], HEADROOM, buf, offs[k], size)
+        length[i] = size
+        timestamp[i] = ts[k] + shift
     return truncated
 
 
@@ -225,13 +227,13 @@ class PcapFeed:
             reset_annotations(b, 0)
             return 0
         reset_annotations(b, n)
-        room = b.data.shape[1] - HEADROOM
         done = 0
         while done < n:
             passno, first = divmod(self.delivered + done, self.records)
             k = min(n - done, self.records - first)
             self.truncated += _fill(self.buf, self.offsets, self.lengths, self.timestamps,
-                                    first, k, passno * self.period, b, done, room)
+                                    first, k, passno * self.period, b.data, b.length,
+                                    b.timestamp, done)
             done += k
         self.delivered += n
         return n

@@ -1,0 +1,1 @@
+"""msh benchmarks: ``python -m bench --help``."""
