@@ -1,0 +1,166 @@
+"""WanOptDecode: restores packets encoded by WanOptEncode from its mirror chunk cache."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from elements.batch import F_FRAG, F_IP
+from elements.element import Element, drop
+from elements.net import ip_room, mark_ip, rd16, rd32, wr16
+from elements.wanopt.recache import (C_MASK, C_MAX, C_MIN, C_PROTO, LITERAL_HEAD, REF_SIZE, SHIM,
+                                     SHIM_VERSION, T_LITERAL, T_REF, REConfig, fingerprint,
+                                     insert, learn, make_cache)
+
+S_DECODED, S_PASSED, S_LEARNED, S_BYTES_IN, S_BYTES_OUT = range(5)
+STAT_NAMES = ("decoded", "passed", "learned", "bytes_in", "bytes_out")
+
+
+@njit(cache=True)
+def _decode(c, row, start, end, room):
+    """Decode the tokens in ``row[start:end]`` into ``c.out``: the decoded size, or
+    -1 - k for drop reason k. Literal chunks are listed in ``c.chunks``."""
+    o = 0
+    k = start
+    nch = 0
+    while k < end:
+        t = row[k]
+        if t == T_LITERAL:
+            if k + LITERAL_HEAD > end:
+                return -1
+            ln = rd16(row, k + 1)
+            if ln == 0 or ln > c.params[C_MAX] or k + LITERAL_HEAD + ln > end:
+                return -1
+            if o + ln > room:
+                return -3
+            for j in range(ln):
+                c.out[o + j] = row[k + LITERAL_HEAD + j]
+            if nch >= c.chunks.shape[0] - 1:
+                return -1
+            c.chunks[nch, 0] = o
+            c.chunks[nch, 1] = ln
+            nch += 1
+            o += ln
+            k += LITERAL_HEAD + ln
+        elif t == T_REF:
+            if k + REF_SIZE > end:
+                return -1
+            fp = (np.uint64(rd32(row, k + 1)) << np.uint64(32)) | np.uint64(rd32(row, k + 5))
+            slot = np.int64(fp & np.uint64(c.params[C_MASK]))
+            ln = c.length[slot]
+            if ln == 0 or c.fp[slot] != fp:
+                return -2
+            if o + ln > room:
+                return -3
+            for j in range(ln):
+                c.out[o + j] = c.data[slot, j]
+            o += ln
+            k += REF_SIZE
+        else:
+            return -1
+    c.chunks[nch, 1] = 0
+    return o
+
+
+@njit(cache=True)
+def wanoptdecode_kernel(b, i, c, inp):
+    st = c.stats
+    if not (b.flags[i] & F_IP) or ip_room(b, i) < 20:
+        st[S_PASSED] += 1
+        return 0
+    row = b.data[i]
+    l3 = b.l3[i]
+    l4 = b.l4[i]
+    end = b.head[i] + b.length[i]
+    ip_end = l3 + rd16(row, l3 + 2)
+    if ip_end < end:
+        end = ip_end
+    if row[l3 + 9] != c.params[C_PROTO]:
+        st[S_PASSED] += 1
+        if not (b.flags[i] & F_FRAG) and l4 <= end:  # the encoder learnt it: learn it too
+            learn(c, row, l4, end)
+            st[S_LEARNED] += 1
+        return 0
+    if b.flags[i] & F_FRAG:
+        return drop(3)
+    if l4 + SHIM > end or row[l4] != SHIM_VERSION:
+        return drop(0)
+    room = row.shape[0] - l4  # the decoded payload must fit the slot...
+    if room > 0xFFFF - (l4 - l3):  # ... and an IP total length
+        room = 0xFFFF - (l4 - l3)
+    o = _decode(c, row, l4 + SHIM, end, room)
+    if o < 0:
+        return drop(-1 - o)
+    st[S_BYTES_IN] += end - l3
+    k = 0
+    while c.chunks[k, 1] > 0:
+        ln = c.chunks[k, 1]
+        if ln >= c.params[C_MIN]:
+            off = c.chunks[k, 0]
+            insert(c, fingerprint(c.out, off, ln), c.out, off, ln)
+        k += 1
+    proto = row[l4 + 1]
+    check_hi = row[l4 + 2]
+    check_lo = row[l4 + 3]
+    for j in range(o):
+        row[l4 + j] = c.out[j]
+    total = l4 - l3 + o
+    wr16(row, l3 + 2, total)
+    row[l3 + 9] = proto
+    row[l3 + 10] = check_hi
+    row[l3 + 11] = check_lo
+    b.length[i] = l3 - b.head[i] + total
+    mark_ip(b, i, l3)
+    st[S_DECODED] += 1
+    st[S_BYTES_OUT] += total
+    return 0
+
+
+class WanOptDecode(Element):
+    """Restore the exact IP packets WanOptEncode encoded, from a mirror of its chunk
+    cache (the decoding end of a WAN optimizer).
+
+    Packets of IP protocol ``protocol`` are decoded: literal chunks are copied, each
+    reference is replaced by the cached chunk whose fingerprint it names; the original
+    protocol and header checksum come back from the shim, the total length from the
+    decoded size, so the packet is byte for byte the one that entered the encoder.
+    Then the literal chunks enter the cache, as in the encoder. Other packets pass
+    unchanged (``passed``); those the encoder could have encoded (not fragments) teach
+    the cache their chunks (``learned``), as they taught the encoder's. Needs IP annotations (CheckIPHeader upstream). Settings must
+    equal the encoder's.
+
+    Drops: ``malformed`` (no or unknown shim, a token cut short or of unknown type, a
+    literal longer than ``max_chunk``), ``cache_miss`` (a reference to a chunk the cache
+    does not hold: loss or reordering between the ends), ``too_big`` (the decoded packet
+    would not fit a slot or an IP length), ``fragment`` (encoded packets fragmented on
+    the way: reassemble first). A dropped packet leaves the cache alone.
+
+    Ports: ``1/1``.
+
+    Example::
+
+        elements:
+          chk: {kind: CheckIPHeader}
+          unre: {kind: WanOptDecode, config: {cache_slots: 8192}}
+        connections:
+          - in -> chk -> unre -> out
+
+    Counters: ``decoded``, ``passed``, ``learned``, ``bytes_in``, ``bytes_out`` and the drop reasons.
+
+    See also: WanOptEncode.
+    """
+
+    ports = "1/1"
+    Config = REConfig
+    reads = ("ip", "payload", "head", "length", "l3", "l4", "flags", "proto")
+    writes = ("ip", "ip.sum", "payload", "length", "l4", "flags", "proto", "sport", "dport",
+              "flow_hash")
+    state_kind = "global"  # the chunk cache
+    drops = ("malformed", "cache_miss", "too_big", "fragment")
+    kernel = staticmethod(wanoptdecode_kernel)
+
+    def make_state(self, n_outputs: int):
+        return make_cache(self.config, len(STAT_NAMES))
+
+    def counters(self, state) -> dict[str, int]:
+        return {name: int(state.stats[k]) for k, name in enumerate(STAT_NAMES)}
