@@ -140,14 +140,18 @@ class Source:
             result.append((key, knode, vnode))
         return result
 
-    def value(self, node: yaml.Node, subst=None) -> Any:
+    def value(self, node: yaml.Node, subst=None, _open: frozenset = frozenset()) -> Any:
         """Plain data of ``node``; ``subst(text, node)`` rewrites string scalars."""
         if isinstance(node, yaml.ScalarNode):
             v = self._scalar(node)
             return subst(v, node) if subst is not None and isinstance(v, str) else v
+        if id(node) in _open:  # an alias inside its own anchor: `&a [*a]`
+            self.error(node, "a YAML alias refers to a collection that contains it")
+            return None
+        _open = _open | {id(node)}
         if isinstance(node, yaml.SequenceNode):
-            return [self.value(x, subst) for x in node.value]
-        return {k: self.value(v, subst) for k, _, v in self.items(node)}
+            return [self.value(x, subst, _open) for x in node.value]
+        return {k: self.value(v, subst, _open) for k, _, v in self.items(node)}
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag, text = node.tag, node.value
@@ -603,7 +607,8 @@ def expand(body: Body, prefix: str, scope: dict[str, Any], flat: Flat,
 def _class_scope(src: Source, cbody: Body, decl: Decl, scope: dict, who: str) -> dict:
     """A compound instance's parameters: the class defaults, overridden by its config."""
     inner = {k: copy.deepcopy(v) for k, (v, _) in cbody.params.items()}
-    if decl.config is None:
+    if decl.config is None or (isinstance(decl.config, yaml.ScalarNode)
+                               and src.value(decl.config) is None):
         return inner
     if not src.want(decl.config, yaml.MappingNode,
                     f"{who}: the config of a compound element must be a mapping of parameters"):
@@ -616,7 +621,10 @@ def _class_scope(src: Source, cbody: Body, decl: Decl, scope: dict, who: str) ->
             src.error(knode, f"{who}: class '{decl.kind}' has no parameter '{key}'",
                       f"{close + ' ' if close else ''}its parameters: {known}")
             continue
-        inner[key] = src.value(vnode, subst)
+        failed = len(subst.failed)
+        value = src.value(vnode, subst)
+        if len(subst.failed) == failed:  # else keep the default: the error is reported
+            inner[key] = value
     return inner
 
 

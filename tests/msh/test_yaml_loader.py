@@ -361,3 +361,23 @@ def test_check_graph_finds_problems_in_a_built_graph():
     assert "output 0 of 'a :: Counter' is connected twice: to 'b' (line 0) and to 'out'" \
         in messages
     assert "packets can loop: a -> b -> a" in messages
+
+
+def test_recursive_alias_is_an_error_not_a_crash(tmp_path):
+    path = write(tmp_path, """\
+        params: {a: &x [1, *x]}
+        connections: ["in -> out"]
+    """)
+    assert errors(path) == ["1:13: a YAML alias refers to a collection that contains it"]
+
+
+def test_compound_param_errors_do_not_cascade_inside(tmp_path):
+    write(tmp_path, LIB, "lib/front.yaml")
+    path = write(tmp_path, """\
+        include: lib/front.yaml
+        elements:
+          a: {kind: Front, config: {offset: "${nope}"}}
+          b: {kind: Front, config: }
+        connections: ["in -> a -> b -> out"]
+    """)
+    assert errors(path) == ["3:38: 'a :: Front': undefined parameter '${nope}'"]
