@@ -103,7 +103,7 @@ def flow_hash5(saddr, daddr, sport, dport, proto):
     return np.uint32(h)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mark_ip(b, i, l3):
     """Set l3/l4, the 5-tuple, the fragment flags and the flow hash from the IPv4
     header at ``l3``. The caller has checked that the whole IP header is present."""
@@ -149,12 +149,13 @@ def mark_ip(b, i, l3):
 @njit(cache=True, inline="always")
 def ip_room(b, i):
     """Bytes of row ``i`` from its IP header (``l3``) to the end of the packet, or -1
-    when ``l3`` is unset or no longer inside the packet (a Strip moved the head past it).
+    when ``l3`` is unset or outside the packet (a Strip moved the head past it).
     Elements that need a network header check this before reading it."""
     l3 = b.l3[i]
-    if l3 < b.head[i]:
+    room = b.head[i] + b.length[i] - l3
+    if l3 < b.head[i] or room < 0:
         return -1
-    return b.head[i] + b.length[i] - l3
+    return room
 
 
 IPOPT_EOL = 0

@@ -55,9 +55,9 @@ class SetIPChecksum(Element):
     kernel = staticmethod(setipchecksum_kernel)
 
     def reference(self, pkt, inp: int) -> int:
-        if pkt.l3 < 0 or pkt.l3 < pkt.head:
-            return -1
         room = pkt.head + pkt.length - pkt.l3
+        if pkt.l3 < 0 or pkt.l3 < pkt.head or room < 0:
+            return -1
         if room < 20:
             return -2
         hlen = (pkt.buf[pkt.l3] & 0x0F) * 4
