@@ -203,9 +203,8 @@ def _format_report(g, report: dict) -> str:
         rows.append((f"{name} :: {info['kind']}", "  ".join(parts)))
     width = max([len(r[0]) for r in rows] + [0])
     lines = [f"{left:<{width}}  {right}".rstrip() for left, right in rows]
-    if report["exits"] and any(report["exits"]):
-        lines.append("graph outputs: " + " ".join(
-            f"out[{k}]:{n}" for k, n in enumerate(report["exits"])))
+    exits = " ".join(f"out[{k}]:{n}" for k, n in enumerate(report["exits"]) if n)
+    lines.append(f"left by {exits or 'no output'}; dropped {report['dropped']}")
     lines.append(f"{report['packets']} packets in {report['seconds']:.3f} s:"
                  f" {report['mpps']:.3f} Mpps (batch {report['batch']},"
                  f" {'JIT' if report['jit'] else 'no JIT'}, compile"

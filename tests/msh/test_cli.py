@@ -92,8 +92,9 @@ def test_run_prints_counters_and_writes_json(trace, tmp_path, capsys):
                for line in lines)
     jit = not numba_config.DISABLE_JIT  # the suite also runs with NUMBA_DISABLE_JIT=1
     assert lines[-1].startswith("40 packets in ")
-    assert f" Mpps (batch 16, {'JIT' if jit else 'no JIT'}, compile " in lines[-1]
     report = json.loads(out.read_text())
+    assert lines[-2] == f"left by out[0]:{report['exits'][0]}; dropped {report['dropped']}"
+    assert f" Mpps (batch 16, {'JIT' if jit else 'no JIT'}, compile " in lines[-1]
     assert report["packets"] == report["entered"] == 40
     assert report["batch"] == 16 and report["jit"] is jit
     assert sum(report["exits"]) + report["dropped"] == 40
