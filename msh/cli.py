@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     counters = run_program(program, feed=feed, limit=args.limit, progress=progress)
     seconds = time.perf_counter() - t0
     report = _report(g, program, counters, seconds, compile_s)
-    print(_format_report(g, report))
+    print(_format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
@@ -189,7 +189,7 @@ def _report(g, program, counters, seconds: float, compile_s: float) -> dict:
     }
 
 
-def _format_report(g, report: dict) -> str:
+def _format_report(report: dict) -> str:
     rows = []
     for name, info in report["elements"].items():
         parts = []
