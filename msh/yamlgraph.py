@@ -31,7 +31,7 @@ import yaml
 from elements.element import UnknownKindError, lookup
 from elements.ports import PortRange, PortSpec
 from msh import graph as G
-from msh.errors import ErrorList, GraphError, label
+from msh.errors import ErrorList, label
 from msh.graph import Where
 from msh.validate import (
     Edge,
@@ -185,7 +185,6 @@ class Source:
 
 def compose(path: str, errs: ErrorList, text: str | None = None) -> yaml.Node | None:
     """The root node of a YAML file, or None after recording why not."""
-    src = Source(path, errs)
     try:
         if text is None:
             text = Path(path).read_text()
@@ -201,7 +200,7 @@ def compose(path: str, errs: ErrorList, text: str | None = None) -> yaml.Node | 
         if exc.context and exc.context_mark is not None and exc.problem:
             hint = f"{exc.context} at line {exc.context_mark.line + 1}"
         where = Where(path, mark.line + 1, mark.column + 1) if mark else Where(path, 0, 0)
-        src.errs.add(where, f"invalid YAML: {problem}", hint)
+        errs.add(where, f"invalid YAML: {problem}", hint)
     except yaml.YAMLError as exc:
         errs.add(Where(path, 0, 0), f"invalid YAML: {exc}")
     return None
@@ -720,15 +719,3 @@ def _build(f: GraphFile, flat: Flat, edges: list[Edge], scope: dict,
     for e in edges:
         G.connect(g, e.src, e.sport, e.dst, e.dport, e.where)
     return g
-
-
-def validate(path: str | os.PathLike, params: dict | list | None = None) -> list:
-    """The problems of a graph file (empty when it loads)."""
-    try:
-        load(path, params)
-    except GraphError as exc:
-        return exc.problems
-    return []
-
-
-__all__ = ["GraphError", "load", "plain_scalar", "validate"]
