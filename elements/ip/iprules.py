@@ -908,7 +908,7 @@ class KernelWriter:
         v = self.var(f)
         nbytes = (off % 8 + bits + 7) // 8
         start = f"{'l3' if base == 'ip' else 'l4'} + {off // 8}"
-        word = " | ".join(f"(np.int64(row[{start} + {k}]) << {8 * (nbytes - 1 - k)})"
+        word = " | ".join(f"(np.int64(b.data[i, {start} + {k}]) << {8 * (nbytes - 1 - k)})"
                           for k in range(nbytes))
         shift = nbytes * 8 - off % 8 - bits
         value = f"(({word}) >> {shift}) & {(1 << bits) - 1:#x}"
@@ -920,14 +920,18 @@ class KernelWriter:
         fields = {a.field for e, _ in self.rules for a in atoms(e)}
         protos = sorted({a.value for e, _ in self.rules for a in atoms(e)
                          if a.field == "proto" and a.op == "==" and a.mask == 0xFF})
+        # inline="always": a call that passes the Batch costs ~150 ns, inlined ~0; no
+        # ``row = b.data[i]`` view either: creating it costs ~250 ns per packet (measured).
         lines = ["import numpy as np", "from numba import njit", "", "",
-                 "@njit(cache=True)", "def kernel(b, i, s, inp):", "    l3 = b.l3[i]",
+                 '@njit(cache=True, inline="always")', "def kernel(b, i, s, inp):",
+                 "    l3 = b.l3[i]",
                  "    if l3 < 0:", f"        return {self.no_ip}"]
         if any(isinstance(f, tuple) for f in fields):
-            lines += ["    row = b.data[i]", "    l4 = b.l4[i]",
+            lines += ["    l4 = b.l4[i]",
                       "    end = b.head[i] + b.length[i]",
                       "    if l3 + 4 <= end:",
-                      "        ipend = l3 + ((np.int64(row[l3 + 2]) << 8) | row[l3 + 3])",
+                      "        ipend = l3 + ((np.int64(b.data[i, l3 + 2]) << 8)"
+                      " | b.data[i, l3 + 3])",
                       "        if ipend < end:", "            end = ipend"]
         if fields & {"frag", "nonfirst", "sport", "dport"}:
             lines.append("    fl = b.flags[i]")
