@@ -261,7 +261,7 @@ W_POS, W_RECORDS, W_NANO, W_BIG, W_CUT = 0, 1, 2, 3, 4
 
 @njit(cache=True, inline="always")
 def _put32(buf, off, value, big):
-    v = np.uint32(value & 0xFFFFFFFF)
+    v = np.uint32(np.int64(value) & 0xFFFFFFFF)
     if big:
         buf[off] = np.uint8(v >> 24)
         buf[off + 1] = np.uint8((v >> 16) & 0xFF)
