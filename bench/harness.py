@@ -122,8 +122,14 @@ def element(kind: str, name: str, config: dict | None = None):
     return cls(name, cls.Config(**(config or {})))
 
 
-def pcap_source(pcap: str, packets: int):
-    """A FromPcap that plays ``pcap`` to exactly ``packets`` packets, already opened."""
+def source(pcap: str | None, packets: int):
+    """The source element, ready to play exactly ``packets`` packets: a FromPcap that
+    replays ``pcap`` (already read and indexed), or with ``pcap`` None a TrafficGen
+    with the shared trace's distribution (its tables already built)."""
+    if pcap is None:
+        src = element("TrafficGen", "src", {"count": packets})
+        src.tables()
+        return src
     records = PcapFeed(pcap).records
     if records == 0:
         raise BenchError(f"{pcap} has no packets")
@@ -188,13 +194,13 @@ def expect_entered(packets: int) -> Callable[[Counters], None]:
 
 # ---- the benchmarks ---------------------------------------------------------------------
 
-def bench_feed(pcap: str, packets: int, batch: int, runs: int, clock: str = "wall",
+def bench_feed(pcap: str | None, packets: int, batch: int, runs: int, clock: str = "wall",
                bar=None) -> Result:
-    """The pcap feed alone: fill batches, no walk."""
+    """The source alone (the pcap feed or the generator): fill batches, no walk."""
     b = make_batch(batch)
 
     def once() -> Clock:
-        feed = pcap_source(pcap, packets).feed
+        feed = source(pcap, packets)
         n = 0
         with Clock() as c:
             while k := feed.fill(b, batch):
@@ -203,38 +209,41 @@ def bench_feed(pcap: str, packets: int, batch: int, runs: int, clock: str = "wal
             raise BenchError(f"the feed gave {n} packets, {packets} expected")
         return c
 
-    return measure("read/feed", batch, packets, runs, once, clock, bar)
+    name = "read/feed" if pcap else "read/TrafficGen.fill"
+    return measure(name, batch, packets, runs, once, clock, bar)
 
 
-def build_read(pcap: str, packets: int):
+def build_read(pcap: str | None, packets: int):
     def build():
         g = G.new_graph("read")
-        G.add_element(g, pcap_source(pcap, packets))
+        G.add_element(g, source(pcap, packets))
         G.add_element(g, element("Discard", "sink"))
         G.connect(g, "src", 0, "sink", 0)
         return g, None
     return build
 
 
-def bench_read(pcap: str, packets: int, batch: int, runs: int, clock: str = "wall",
+def bench_read(pcap: str | None, packets: int, batch: int, runs: int, clock: str = "wall",
                bar=None) -> Result:
-    """FromPcap -> Discard through the runtime: reading plus an empty walk."""
+    """FromPcap (or TrafficGen) -> Discard through the runtime: reading plus an empty
+    walk."""
     def check(c: Counters) -> None:
         expect_entered(packets)(c)
         if c.element("sink")["drops"].get("discarded") != packets:
             raise BenchError(f"Discard saw {c.element('sink')}, not {packets} packets")
-    return run_timed("read/FromPcap->Discard", batch, packets, runs,
+    name = "read/FromPcap->Discard" if pcap else "read/TrafficGen->Discard"
+    return run_timed(name, batch, packets, runs,
                      build_read(pcap, packets), check, clock, bar)
 
 
-def build_element(pcap: str, packets: int, kind: str, config: dict | None,
+def build_element(pcap: str | None, packets: int, kind: str, config: dict | None,
                   pre: list[tuple[str, dict]]):
     spec = lookup(kind).port_spec()
     outputs = max(spec.outputs.low, 1) if spec.outputs.high > 0 else 0
 
     def build():
         g = G.new_graph(f"element-{kind}")
-        G.add_element(g, pcap_source(pcap, packets))
+        G.add_element(g, source(pcap, packets))
         chain = ["src"]
         for k, (pkind, pconfig) in enumerate(pre):
             G.add_element(g, element(pkind, f"pre{k}", pconfig))
@@ -250,7 +259,7 @@ def build_element(pcap: str, packets: int, kind: str, config: dict | None,
     return build
 
 
-def bench_element(pcap: str, packets: int, batch: int, runs: int, kind: str,
+def bench_element(pcap: str | None, packets: int, batch: int, runs: int, kind: str,
                   config: dict | None, pre: list[tuple[str, dict]], clock: str = "wall",
                   bar=None) -> Result:
     """FromPcap -> [pre...] -> KIND -> Discard on each output."""
@@ -266,7 +275,7 @@ def load_yaml_graph(path: str, params: list[str]):
     return loader(path, params or None)
 
 
-def bench_graph(pcap: str, packets: int, batch: int, runs: int, path: str,
+def bench_graph(pcap: str | None, packets: int, batch: int, runs: int, path: str,
                 params: list[str], clock: str = "wall", bar=None) -> Result:
     """A YAML graph: its own source if it has one, else the trace fed to ``in``."""
     def build():
@@ -278,8 +287,7 @@ def bench_graph(pcap: str, packets: int, batch: int, runs: int, path: str,
             return g, None
         if G.IN not in g:
             raise BenchError(f"{path}: no source element and no 'in' to feed")
-        src = pcap_source(pcap, packets)
-        return g, src.feed
+        return g, source(pcap, packets)
 
     probe, feed = build()
     entered = packets if feed is not None else None
@@ -307,6 +315,8 @@ def parse_pre(items: list[str]) -> list[tuple[str, dict]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--pcap", help=f"trace to replay (default {SHARED_TRACE}, copied to /dev/shm)")
+    p.add_argument("--gen", action="store_true",
+                   help="packets from TrafficGen (the trace's distribution) instead of a pcap")
     p.add_argument("--packets", type=int, default=1_000_000, help="packets per run (replayed)")
     p.add_argument("--batch", default=str(DEFAULT_BATCH),
                    help=f"batch size, or a comma list to sweep (e.g. {SWEEP})")
@@ -331,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = [int(x) for x in str(a.batch).split(",") if x.strip()]
     if any(b < 1 for b in batches) or a.packets < 1 or a.runs < 1:
         p.error("--batch, --packets and --runs must be >= 1")
-    pcap = resident_trace(a.pcap)
+    pcap = None if a.gen else resident_trace(a.pcap)
     jobs: list[Callable] = []
     for batch in batches:
         if a.cmd == "read":

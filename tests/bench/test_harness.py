@@ -60,3 +60,11 @@ def test_a_wrong_count_fails_the_benchmark(trace, monkeypatch, capsys):
     assert harness.main(["--pcap", trace, "--packets", "100", "--runs", "1", "--quiet",
                          "element", "Counter"]) == 1
     assert "bench: error: 100 packets entered, 101 expected" in capsys.readouterr().err
+
+
+def test_generator_source(tmp_path):
+    out = tmp_path / "gen.json"
+    assert harness.main(["--gen", "--packets", "2000", "--runs", "1", "--batch", "512",
+                         "--json", str(out), "--quiet", "read"]) == 0
+    names = [r["name"] for r in json.loads(out.read_text())["results"]]
+    assert names == ["read/TrafficGen.fill", "read/TrafficGen->Discard"]
