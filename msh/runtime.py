@@ -9,7 +9,10 @@ walked after. One kernel per graph: no Python between elements.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -65,9 +68,21 @@ class Counters:
         }
 
 
-def _module_of(element) -> tuple[str, str]:
-    cls = type(element)
-    return cls.__module__, cls.__name__
+def _import(fn, alias: str) -> str:
+    """Import a module-level kernel (generated ones included: their modules are in
+    ``sys.modules`` once the element's ``make_state`` has built them) and inline it
+    into the walk. A call that is not inlined passes the Batch's 17 arrays by value:
+    measured, that cost more than the kernels' work."""
+    return f"from {fn.__module__} import {fn.__name__} as _{alias}\n{alias} = inline(_{alias})"
+
+
+def _fingerprint(fns) -> str:
+    """A hash of the source files of the inlined kernels: the walk file's name (and so
+    numba's cache of it) changes when any of them does."""
+    digest = hashlib.sha256()
+    for path in sorted({inspect.getsourcefile(getattr(f, "py_func", f)) for f in fns}):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
@@ -91,25 +106,23 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
     if cache:
         lines.append("from msh.flowcache import NEVER, MISSES, cacheable, cache_find, "
                      "cache_forget, cache_replay, cache_store")
-    imports = {}
-    for name in order:
-        mod, cls = _module_of(g.nodes[name]["element"])
-        imports.setdefault((mod, cls), f"E{len(imports)}")
-    for (mod, cls), alias in imports.items():
-        lines.append(f"from {mod} import {cls} as {alias}")
+    kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
+    kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
+                                                   g.nodes[n]["element"].touch)]
+    lines += [f"# kernels: {_fingerprint(kernels)}",
+              "from msh.inlining import deep_inline as inline", ""]
     for name in order:
         el = g.nodes[name]["element"]
+        k = index[name]
         if not el.fanout:
-            lines.append(f"k{index[name]} = {imports[_module_of(el)]}.kernel")
+            lines.append(_import(el.kernel, f"k{k}"))
         if name in mappings:
-            alias = imports[_module_of(el)]
-            lines += [f"slot_of{index[name]} = {alias}.slot_of",
-                      f"touch{index[name]} = {alias}.touch"]
+            lines += [_import(el.slot_of, f"slot_of{k}"), _import(el.touch, f"touch{k}")]
     states = "".join(f", s{k}" for k in range(len(order)))
     lines += [
         "",
         "",
-        "@njit(cache=True)",
+        "@njit(cache=True, _nrt=False)",
         f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}{states}):",
         "    i = 0",
         "    while i < b.meta[0]:",
