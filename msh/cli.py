@@ -264,20 +264,25 @@ def _constraints(field) -> list[str]:
     return result
 
 
-def _schema_type(prop: dict) -> str:
-    """A JSON-schema property as a short type: ``list of string | null``."""
+def _schema_type(prop: dict, defs: dict) -> str:
+    """A JSON-schema property as a short type: ``list of str | null``."""
+    if "$ref" in prop:
+        target = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
+        if "properties" in target:
+            return "mapping of " + ", ".join(target["properties"])
+        return _schema_type(target, defs)
     if "enum" in prop:
         return "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
     if "const" in prop:
         return json.dumps(prop["const"])
     if "anyOf" in prop:
-        return " | ".join(_schema_type(p) for p in prop["anyOf"])
+        return " | ".join(_schema_type(p, defs) for p in prop["anyOf"])
     kind = prop.get("type")
     if kind == "array":
         items = prop.get("items") or prop.get("prefixItems")
         if isinstance(items, list):
-            return "[" + ", ".join(_schema_type(p) for p in items) + "]"
-        return f"list of {_schema_type(items or {})}"
+            return "[" + ", ".join(_schema_type(p, defs) for p in items) + "]"
+        return f"list of {_schema_type(items or {}, defs)}"
     if kind == "object":
         return "mapping"
     return {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}.get(
@@ -295,16 +300,24 @@ def describe_kind(cls) -> str:
     lines.append(f"ports:  {cls.ports} ({_describe_range(spec.inputs, 'input')},"
                  f" {_describe_range(spec.outputs, 'output')})")
     fields = cls.Config.model_fields
+    import pydantic
     from pydantic.errors import PydanticInvalidForJsonSchema
 
     try:
-        props = cls.Config.model_json_schema().get("properties", {})
+        schema = cls.Config.model_json_schema()
     except PydanticInvalidForJsonSchema:  # a field type with no schema: show no type
-        props = {}
+        schema = {}
+    props, defs = schema.get("properties", {}), schema.get("$defs", {})
     lines.append("config:" if fields else "config: none")
     for name, f in fields.items():
-        ann = _schema_type(props.get(name, {}))
-        default = "required" if f.is_required() else f"default {json.dumps(f.get_default(call_default_factory=True), default=str)}"
+        ann = _schema_type(props.get(name, {}), defs)
+        if f.is_required():
+            default = "required"
+        else:
+            value = f.get_default(call_default_factory=True)
+            if isinstance(value, pydantic.BaseModel):
+                value = value.model_dump(mode="json")
+            default = f"default {json.dumps(value, default=str)}"
         lines.append(f"  {name} ({ann}, {default})")
         if f.description:
             lines.append(f"      {f.description}")

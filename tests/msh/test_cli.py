@@ -198,3 +198,14 @@ def test_show_png(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["show", DEMO, "--png", str(png)]) == 2
     assert "Graphviz" in capsys.readouterr().err
+
+
+def test_every_kind_has_a_manual_page():
+    from elements.element import REGISTRY, load_all
+    from msh.cli import describe_kind, summary
+
+    load_all()
+    for kind, cls in REGISTRY.items():
+        page = describe_kind(cls)
+        assert page.startswith(f"{kind}\n") and "\nports:  " in page and "\ndrops:  " in page
+        assert summary(cls), f"{kind} has no docstring summary"

@@ -111,7 +111,8 @@ def test_graph_name_defaults_to_file_stem(tmp_path):
 
 
 def test_text_stands_in_for_the_file(tmp_path):
-    g = load(tmp_path / "nothing.yaml", text="elements: {c: Counter}\nconnections: [in -> c -> out]\n")
+    text = "elements: {c: Counter}\nconnections: [in -> c -> out]\n"
+    g = load(tmp_path / "nothing.yaml", text=text)
     assert [n for n, _ in G.elements(g)] == ["c"]
 
 
