@@ -63,7 +63,9 @@ class FromPcap(Element):
         return self.feed.fill(b, n)
 
     def counters(self, state=None) -> dict[str, int]:
-        f = self.feed
+        f = self._feed
+        if f is None:
+            return {"count": 0, "truncated": 0}
         return {"count": f.delivered, "truncated": f.truncated, "linktype": f.linktype}
 
     def close(self, state=None) -> None:

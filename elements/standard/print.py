@@ -28,7 +28,7 @@ def print_kernel(b, i, s, inp):
     h = b.head[i]
     n = b.length[i]
     keep = ring.shape[1]
-    copy_bytes(ring[k], 0, b.data[i], h, n if n < keep else keep)
+    copy_bytes(ring[k], 0, b.data[i], h, min(keep, n))
     lengths[k] = n
     stamps[k] = b.timestamp[i]
     l3s[k] = b.l3[i] - h if b.l3[i] >= 0 else -1
@@ -110,8 +110,9 @@ class PrintConfig(ElementConfig):
     offset: int = Field(default=14, ge=0, le=512,
                         description="where the IP header is when no parser set l3:"
                         " 14 for Ethernet, 0 for raw IP (Click's IPPrint offset)")
-    file: str | None = Field(default=None, description="append lines here instead of"
-                             " stdout (Click's IPPrint OUTFILE)")
+    file: str | None = Field(default=None, description="write lines to this file (made"
+                             " empty when the run starts) instead of stdout (Click's IPPrint"
+                             " OUTFILE)")
 
 
 class Print(Element):
@@ -148,6 +149,8 @@ class Print(Element):
     kernel = staticmethod(print_kernel)
 
     def make_state(self, n_outputs: int) -> tuple:
+        if self.config.file is not None:
+            open(self.config.file, "w").close()
         keep = max(HEADER_BYTES, self.config.maxlength)
         return (np.zeros((RING, keep), np.uint8), np.zeros(RING, np.int32),
                 np.zeros(RING, np.int64), np.zeros(RING, np.int32), np.zeros(4, np.int64))

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
+from elements.batch import load_frames, make_batch
 from elements.element import lookup
 from elements.io.pcapfile import write_pcap
 from msh import graph as G
@@ -61,8 +62,12 @@ def test_hex_dump_no_label_no_time(capsys):
 
 def test_raw_ip_offset_and_file(tmp_path, capsys):
     out = tmp_path / "p.txt"
-    print_frames([bytes(UDP_DNS)[14:]], offset=0, timestamp=False, file=str(out))
-    print_frames([bytes(UDP_DNS)[14:]], offset=0, timestamp=False, file=str(out))
+    out.write_text("old run\n")
+    el, got = print_frames([bytes(UDP_DNS)[14:]], offset=0, timestamp=False, file=str(out))
+    b = make_batch(1)
+    load_frames(b, [bytes(UDP_DNS)[14:]])
+    el.kernel(b, 0, got.state, 0)
+    el.flush(got.state)  # a second batch appends
     assert capsys.readouterr().out == ""
     assert out.read_text() == "10.0.0.2.5000 > 8.8.8.8.53: udp 12 len 40\n" * 2
 

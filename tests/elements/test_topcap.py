@@ -84,3 +84,13 @@ def test_bad_config(config):
 def test_bad_linktype(tmp_path):
     with pytest.raises(ValueError, match="linktype 7"):
         make("ToPcap", file=str(tmp_path / "x.pcap"), linktype=7).make_state(0)
+
+
+def test_docstring_example_loads(tmp_path):
+    from elementkit import example_yaml
+
+    from msh.yamlgraph import load
+
+    text = example_yaml(lookup("ToPcap")).replace("out.pcap", str(tmp_path / "out.pcap"))
+    g = load(tmp_path / "e.yaml", text=text + "connections:\n  - in -> dump\n")
+    assert g.nodes["dump"]["element"].config.file == str(tmp_path / "out.pcap")
