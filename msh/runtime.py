@@ -26,6 +26,8 @@ from elements.codegen import Fast, load_source
 from msh.schedule import Schedule
 
 DEFAULT_BATCH = 256
+TRACE_HIT = -2  # in a trace: the packet's flow hit the decision cache
+TRACE_STEPS = 64
 
 
 class AccountingError(RuntimeError):
@@ -85,12 +87,14 @@ def _fingerprint(fns) -> str:
     return digest.hexdigest()[:16]
 
 
-def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
+def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> str:
     """Python source of the walk kernel for graph ``g`` with elements numbered by ``order``.
 
     With a cached region (``graph.graph["cache"]``, see msh/flowcache.py) the walk
     also takes the cache state ``cs``: it looks a flow up on arrival at the region
-    entry, replays a hit, and records the fate of a miss as it leaves the region."""
+    entry, replays a hit, and records the fate of a miss as it leaves the region.
+    With ``trace`` it also takes ``tr`` (int32[rows, steps]) and ``tn`` (steps taken)
+    and records every element each packet meets, ``TRACE_HIT`` for a cache hit."""
     index = {name: k for k, name in enumerate(order)}
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()
@@ -123,7 +127,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
         "",
         "",
         "@njit(cache=True, _nrt=False)",
-        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}{states}):",
+        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}"
+        f"{', tr, tn' if trace else ''}{states}):",
         "    i = 0",
         "    while i < b.meta[0]:",
         "        node = start_node[i]",
@@ -177,6 +182,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
                f"{indent}    if c >= 0:"]
         out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], indent + "        ")
         out += [f"{indent}        if ok:",
+                *([f"{indent}            if tn[i] < tr.shape[1]:",
+                   f"{indent}                tr[i, tn[i]] = {TRACE_HIT}",
+                   f"{indent}                tn[i] += 1"] if trace else []),
                 f"{indent}            fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
                 f"{indent}            kind = fate & 3",
                 f"{indent}            if kind == 0:",
@@ -210,6 +218,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
         lines.append(f"            {'if' if k == 0 else 'elif'} node == {k}:")
         ind = " " * 16
         if el.fanout:
+            if trace:
+                lines += [f"{ind}if tn[i] < tr.shape[1]:", f"{ind}    tr[i, tn[i]] = {k}",
+                          f"{ind}    tn[i] += 1"]
             for port in sorted(p for p in succ if p > 0):
                 lines += [f"{ind}j = clone_row(b, i)", f"{ind}if j < 0:",
                           f"{ind}    cdrop[{k}, 0] += 1", f"{ind}else:",
@@ -220,6 +231,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str]) -> str:
             continue
         if cache and name == cache["entry"]:
             lines += lookup(ind)
+        if trace:
+            lines += [f"{ind}if tn[i] < tr.shape[1]:", f"{ind}    tr[i, tn[i]] = {k}",
+                      f"{ind}    tn[i] += 1"]
         lines.append(f"{ind}r = k{k}(b, i, s{k}, inp)")
         if name in mappings:
             lines.append(f"{ind}sl{mappings.index(name)} = slot_of{k}(s{k})")
@@ -249,7 +263,7 @@ class Program:
     """A validated graph made runnable: numbered elements, their states, the walk."""
 
     def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH,
-                 cache_capacity: int = 1 << 16):
+                 cache_capacity: int = 1 << 16, trace: bool = False):
         self.graph = g
         self.batch_size = batch_size
         self.sources = [n for n, el in G.elements(g) if el.source]
@@ -275,7 +289,11 @@ class Program:
                           if type(el).flush is not Element.flush]
         self.start_node = np.zeros(self.capacity, np.int32)
         self.start_inp = np.zeros(self.capacity, np.int32)
-        self.walk = Fast(load_source("walk", walk_source(g, self.order)).walk)
+        self.walk = Fast(load_source("walk", walk_source(g, self.order, trace)).walk)
+        self.trace = None
+        if trace:  # per row of the last batch: the elements it met, in order
+            self.trace = (np.full((self.capacity, TRACE_STEPS), -1, np.int32),
+                          np.zeros(self.capacity, np.int32))
         self.cache = None
         if g.graph.get("cache"):
             edges = [(self.index[n], p) for n, p in region_edges(g)]
@@ -305,8 +323,12 @@ class Program:
         self.start_inp[:n] = inp
         self.counters.entered += n if entered else 0
         c = self.counters
-        cache = () if self.cache is None else (self.cache,)
-        self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *cache,
+        extra = () if self.cache is None else (self.cache,)
+        if self.trace is not None:
+            self.trace[0][:] = -1
+            self.trace[1][:] = 0
+            extra += self.trace
+        self.walk(b, self.start_node, self.start_inp, c.out, c.drops, c.exits, *extra,
                   *self.states)
         for el, st in self._flushing:
             el.flush(st)
