@@ -3,16 +3,21 @@ tracked connections come back in; TCP connections follow a checked state machine
 
 from __future__ import annotations
 
+import hashlib
+import sys
+from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import numpy as np
 from numba import njit
 from pydantic import AfterValidator, Field
 
+from elements import flowtable, net
 from elements.codegen import load_source
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import FlowTable, ft_insert, ft_lookup, flowtable_counters, make_flowtable
 from elements.ip import iprules
+from elements.lb import l4rewrite
 from elements.lb.l4rewrite import (
     L4_FRAGMENT,
     L4_NOT_IP,
@@ -201,6 +206,15 @@ def kernel(b, i, s, inp):
 """
 
 
+def _sources_digest(*modules) -> str:
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
+
+
+# numba's cache checks only the generated file itself: naming what the kernel calls
+# (by a hash of those modules) keeps an edit there from reusing stale machine code.
+_DEPENDS = f"# calls into: {_sources_digest(sys.modules[__name__], l4rewrite, flowtable, net)}\n"
+
+
 def _check_rule(text: str) -> str:
     action, _ = iprules.parse_filter_rule(text)
     if action not in (0, iprules.DROP):
@@ -287,7 +301,7 @@ class StatefulFirewall(Element):
     def make_state(self, n_outputs: int) -> FirewallState:
         rules = iprules.KernelWriter(self.compiled(), -1, -1).source()
         rules = rules.replace("def kernel(b, i, s, inp):", "def rules(b, i, s, inp):", 1)
-        self.kernel = load_source("statefulfirewall", rules + WRAPPER).kernel
+        self.kernel = load_source("statefulfirewall", rules + WRAPPER + _DEPENDS).kernel
         c = self.config
         ft = make_flowtable(c.capacity)
         slots = ft.used.shape[0]
