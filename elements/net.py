@@ -108,9 +108,10 @@ def mark_ip(b, i, l3):
     """Set l3/l4, the 5-tuple, the fragment flags and the flow hash from the IPv4
     header at ``l3``. The caller has checked that the whole IP header is present."""
     row = b.data[i]
-    hlen = (row[l3] & 0x0F) * 4
-    end = b.head[i] + b.length[i]
-    ip_len = rd16(row, l3 + 2)
+    l3 = np.int64(l3)  # signed 64-bit throughout: end - l4 may be negative
+    hlen = np.int64(row[l3] & 0x0F) * 4
+    end = np.int64(b.head[i]) + b.length[i]
+    ip_len = np.int64(rd16(row, l3 + 2))
     if l3 + ip_len < end:  # the IP packet may end before the frame (padding)
         end = l3 + ip_len
     proto = row[l3 + 9]
