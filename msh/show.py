@@ -6,6 +6,7 @@ as a cluster named after its prefix so the structure the user wrote stays visibl
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -16,8 +17,9 @@ from msh.errors import UserError
 
 
 def _config_text(element) -> str:
-    fields = element.config.model_dump(exclude_defaults=False)
-    return " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in fields.items())
+    """The config keys that differ from their defaults, values as JSON (= YAML flow)."""
+    fields = element.config.model_dump(mode="json", exclude_defaults=True)
+    return " ".join(f"{k}={json.dumps(v)}" for k, v in fields.items())
 
 
 def text(g: nx.MultiDiGraph) -> str:
