@@ -182,7 +182,7 @@ def test_show_text_and_dot(capsys):
     text = capsys.readouterr().out
     assert text.startswith("graph firewall-demo: 5 elements\n")
     assert "  ip/chk[1] -> [0]bad\n" in text
-    assert "graphs/lib/common.yaml:10:7" in text
+    assert "  ip/strip  Strip          length=14  (graphs/lib/common.yaml:10:7)\n" in text
     assert main(["show", DEMO, "--dot"]) == 0
     dot = capsys.readouterr().out
     assert dot.startswith('digraph "firewall-demo" {')
