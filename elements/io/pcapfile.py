@@ -29,6 +29,7 @@ from numba.core import config as numba_config
 from numba.extending import intrinsic, overload
 
 from elements.batch import HEADROOM, reset_annotations
+from elements.codegen import Fast
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
@@ -146,6 +147,9 @@ def _fill(buf, offs, lens, ts, first, n, shift, data, length, timestamp, row0):
     return truncated
 
 
+_fill_fast = Fast(_fill)
+
+
 class PcapFeed:
     """Batches from a libpcap file: ``fill(b, n)`` loads up to ``n`` packets.
 
@@ -231,7 +235,7 @@ class PcapFeed:
         while done < n:
             passno, first = divmod(self.delivered + done, self.records)
             k = min(n - done, self.records - first)
-            self.truncated += _fill(self.buf, self.offsets, self.lengths, self.timestamps,
+            self.truncated += _fill_fast(self.buf, self.offsets, self.lengths, self.timestamps,
                                     first, k, passno * self.period, b.data, b.length,
                                     b.timestamp, done)
             done += k

@@ -16,6 +16,7 @@ from numba import njit
 from pydantic import Field, model_validator
 
 from elements.batch import HEADROOM, MAX_FRAME, reset_annotations
+from elements.codegen import Fast
 from elements.element import Element, ElementConfig
 from elements.io.pcapfile import copy_bytes
 from elements.net import (
@@ -193,6 +194,9 @@ def gen_fill(b, n, first, key, start_ns, interval_ns, saddr, daddr, sport, dport
         b.timestamp[i] = start_ns + np.int64(k) * interval_ns
 
 
+_gen_fill_fast = Fast(gen_fill)
+
+
 class TrafficGen(Element):
     """Generate ``count`` seeded Ethernet/IPv4 packets of ``flows`` distinct flows.
 
@@ -285,7 +289,7 @@ class TrafficGen(Element):
             return 0
         reset_annotations(b, n)
         key = np.uint64((c.seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
-        gen_fill(b, n, first, key, c.start_ns, c.interval_ns, *self.tables())
+        _gen_fill_fast(b, n, first, key, c.start_ns, c.interval_ns, *self.tables())
         self._next = first + n
         return n
 
