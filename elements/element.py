@@ -85,6 +85,10 @@ class Element:
     # same output port (CheckIPHeader, MarkIPHeader, SetIPChecksum, Paint): the compiler
     # removes a repeat whose inputs nothing has written since.
     idempotent: ClassVar[bool] = False
+    # True when the element's header writes keep a valid IPv4 header valid: it rewrites
+    # addresses, ports or TTL with incremental checksum updates and never touches the
+    # version, header length or total length (NAT, load balancers, DecIPTTL).
+    keeps_ip_valid: ClassVar[bool] = False
     # True when every output gets a copy of each packet (Tee): the runtime clones.
     fanout: ClassVar[bool] = False
     # True for elements that create packets (FromPcap): no kernel, but
@@ -134,6 +138,21 @@ class Element:
     def pure(self) -> bool:
         """Stateless: the result depends only on the packet (compiler may dedupe it)."""
         return self.state_kind == "none"
+
+    def head_shift(self) -> int | None:
+        """How far the element moves every packet's head (Strip +n, Unstrip -n); None
+        when that varies. The compiler follows header positions across such moves."""
+        return 0 if "head" not in self.writes else None
+
+    def same_work(self, earlier: Element, shift: int) -> bool:
+        """Would this element redo ``earlier``'s work on the same packet? ``shift`` is
+        how far the head has moved since ``earlier`` ran."""
+        return type(self) is type(earlier) and self.config == earlier.config and shift == 0
+
+    def unaffected_by(self, writer: Element) -> bool:
+        """Is this element's result unchanged by ``writer``'s header writes even though
+        they overlap what it reads? (CheckIPHeader: yes, for ``keeps_ip_valid``.)"""
+        return False
 
     def cache_role(self) -> str | None:
         """How the decision cache may treat this element: ``"verdict"`` when its output

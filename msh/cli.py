@@ -33,7 +33,7 @@ DEFAULT_TRACES = (
 @dataclass(frozen=True)
 class Command:
     help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
+    arguments: Callable[[argparse.ArgumentParser], None] | str
     run: Callable[[argparse.Namespace], int] | str
 
 
@@ -53,12 +53,17 @@ def validate_args(p: argparse.ArgumentParser) -> None:
 
 def validate(args: argparse.Namespace) -> int:
     from msh import graph as G
+    from msh.chain import is_chain_file, load_chain
     from msh.errors import GraphError
     from msh.yamlgraph import load
 
     status = 0
     for path in args.graphs:
         try:
+            if is_chain_file(path):
+                chain = load_chain(path)
+                print(f"ok: {path} (chain of {len(chain.steps)} steps)")
+                continue
             g = load(path, args.param)
         except GraphError as exc:
             print(exc, file=sys.stderr)
@@ -85,6 +90,14 @@ def run_args(p: argparse.ArgumentParser) -> None:
                    " a graph that takes packets at 'in'")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    chains = p.add_argument_group("chains (a GRAPH file with a top-level 'chain:' key)")
+    chains.add_argument("--path", choices=("naive", "msh"), default="msh",
+                        help="run the naive chain or the compiled plan (default msh)")
+    chains.add_argument("--trace", metavar="N,M,...",
+                        help="print the path of these packets (0-based) through the plan,"
+                        " in the original element names")
+    chains.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="play the trace K times")
 
 
 def _input_file(args, g) -> str:
@@ -112,6 +125,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch must be at least 1, not {args.batch}")
     if args.limit is not None and args.limit < 0:
         raise UserError(f"--limit must be at least 0, not {args.limit}")
+    from msh.chain import is_chain_file
+
+    if is_chain_file(args.graph):
+        from msh.chaincli import run_chain
+
+        return run_chain(args)
     params = list(args.param)
     declared = _declared_params(args.graph)
     if args.input and "input" in declared and not any(
@@ -341,11 +360,19 @@ def show_args(p: argparse.ArgumentParser) -> None:
     _graph_args(p)
     p.add_argument("--dot", action="store_true", help="print Graphviz DOT source")
     p.add_argument("--png", metavar="FILE", help="draw the graph to FILE with Graphviz")
+    p.add_argument("--plan", action="store_true",
+                   help="for a chain: draw the compiled plan's stages (else the naive chain)")
 
 
 def show(args: argparse.Namespace) -> int:
     from msh import show as S
+    from msh.chain import is_chain_file
     from msh.yamlgraph import load
+
+    if is_chain_file(args.graph):
+        from msh.chaincli import show_plan
+
+        return show_plan(args)
 
     g = load(args.graph, args.param)
     if args.png:
@@ -365,6 +392,10 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run a graph in-process and print its counters", run_args, run),
     "elements": Command("list element kinds, or describe one", elements_args, elements),
     "show": Command("print a graph as text, DOT or PNG", show_args, show),
+    "compile": Command("compile a chain into a plan (JSON)", "msh.chaincli:compile_args",
+                       "msh.chaincli:compile_cmd"),
+    "explain": Command("say what compiling a chain merged, removed, hoisted and cached",
+                       "msh.chaincli:explain_args", "msh.chaincli:explain_cmd"),
 }
 
 
@@ -386,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
-        cmd.arguments(p)
+        _resolve(cmd.arguments)(p)
         p.set_defaults(run=cmd.run)
     return parser
 

@@ -69,7 +69,8 @@ def checkipheader_kernel(b, i, s, inp):
 
 
 class CheckIPHeaderConfig(ElementConfig):
-    offset: int = Field(0, ge=0, le=1024, description="where the IP header starts in the packet (Click's OFFSET)")
+    offset: int = Field(0, ge=0, le=1024,
+        description="where the IP header starts in the packet (Click's OFFSET)")
     interfaces: list[IPv4Interface] | None = Field(
         None, description="this router's addresses with prefixes, 18.26.4.9/24: their broadcast"
         " addresses, 0.0.0.0 and 255.255.255.255 become bad sources, the addresses good"
@@ -136,6 +137,20 @@ class CheckIPHeader(Element):
     drops = REASONS
     idempotent = True
     kernel = staticmethod(checkipheader_kernel)
+
+    def same_work(self, earlier: Element, shift: int) -> bool:
+        """The same checks of the same header: equal configs but for the offset, which
+        must name the same bytes after the head moved by ``shift``."""
+        if type(earlier) is not CheckIPHeader:
+            return False
+        mine = self.config.model_copy(update={"offset": earlier.config.offset})
+        return mine == earlier.config and earlier.config.offset == self.config.offset + shift
+
+    def unaffected_by(self, writer: Element) -> bool:
+        """A checksum-preserving rewrite keeps a valid header valid; only the address
+        lists could change the verdict, so they must be empty."""
+        bad, good = self.config.address_lists()
+        return writer.keeps_ip_valid and not bad and not good
     n_outputs = 1  # set by make_state: the reference routes as the kernel does
 
     def make_state(self, n_outputs: int) -> tuple:

@@ -20,7 +20,8 @@ def markipheader_kernel(b, i, s, inp):
 
 
 class MarkIPHeaderConfig(ElementConfig):
-    offset: int = Field(0, ge=0, le=1024, description="where the IP header starts in the packet (Click's OFFSET)")
+    offset: int = Field(0, ge=0, le=1024,
+        description="where the IP header starts in the packet (Click's OFFSET)")
 
 
 class MarkIPHeader(Element):
@@ -54,6 +55,17 @@ class MarkIPHeader(Element):
     drops = ("too_short",)
     idempotent = True
     kernel = staticmethod(markipheader_kernel)
+
+    def same_work(self, earlier: Element, shift: int) -> bool:
+        """A MarkIPHeader or CheckIPHeader that marked the same header bytes."""
+        from elements.ip.checkipheader import CheckIPHeader
+
+        return (isinstance(earlier, (MarkIPHeader, CheckIPHeader))
+                and earlier.config.offset == self.config.offset + shift)
+
+    def unaffected_by(self, writer: Element) -> bool:
+        """Rewriters keep the annotations in step with the bytes they change."""
+        return writer.keeps_ip_valid
 
     def make_state(self, n_outputs: int) -> np.ndarray:
         return np.array([self.config.offset], np.int64)

@@ -45,6 +45,9 @@ class Strip(Element):
     writes = ("head", "length")
     kernel = staticmethod(strip_kernel)
 
+    def head_shift(self) -> int:
+        return self.config.length
+
     def make_state(self, n_outputs: int) -> np.ndarray:
         return np.array([self.config.length], np.int32)
 

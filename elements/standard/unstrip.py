@@ -20,7 +20,8 @@ def unstrip_kernel(b, i, s, inp):
 
 
 class UnstripConfig(ElementConfig):
-    length: int = Field(ge=0, le=1024, description="bytes to put back on the front (Click's LENGTH)")
+    length: int = Field(ge=0, le=1024,
+        description="bytes to put back on the front (Click's LENGTH)")
 
 
 class Unstrip(Element):
@@ -51,6 +52,9 @@ class Unstrip(Element):
     writes = ("head", "length")
     drops = ("no_headroom",)
     kernel = staticmethod(unstrip_kernel)
+
+    def head_shift(self) -> int:
+        return -self.config.length
 
     def make_state(self, n_outputs: int) -> np.ndarray:
         return np.array([self.config.length], np.int32)

@@ -1,10 +1,12 @@
 """Remove repeated pure work: an idempotent element whose result is still valid.
 
-If every packet reaching element X has just left an earlier element U of the same
-kind and configuration by U's output 0, and nothing on the way wrote what X reads or
-writes, then X would do nothing and send the packet to output 0: X is removed.
-Decided from the elements' declared ``reads``, ``writes``, ``state_kind`` and
-``idempotent`` traits, along the unique path into X.
+If every packet reaching element X has just left an earlier element U that did the
+same work (same kind and configuration, on the same header: ``same_work`` follows the
+head across Strip/Unstrip) by U's output 0, and nothing on the way wrote what X reads
+or writes (or only what X is ``unaffected_by``: checksum-preserving rewrites for
+CheckIPHeader), then X would do nothing and send the packet to output 0: X is
+removed. Decided from the elements' declared ``reads``, ``writes``, ``state_kind``,
+``idempotent`` and ``head_shift``, along the unique path into X.
 Requires: a composed graph. Guarantees: same bytes, annotations and ports for every
 packet; the removal and its reason are recorded in ``graph.graph["removed"]``.
 """
@@ -25,6 +27,7 @@ def _overlaps(writes: tuple[str, ...], fields: set[str]) -> bool:
 def _earlier_twin(g: nx.MultiDiGraph, node: str) -> str | None:
     el = g.nodes[node]["element"]
     fields = set(el.reads) | set(el.writes)
+    shift = 0  # how far the head moved between the candidate twin and ``node``
     current = node
     while True:
         feeder = single_feeder(g, current)
@@ -34,11 +37,14 @@ def _earlier_twin(g: nx.MultiDiGraph, node: str) -> str | None:
         prev = g.nodes[u].get("element")
         if prev is None or prev.source or prev.fanout:
             return None
-        if type(prev) is type(el) and prev.config == el.config:
+        if el.same_work(prev, shift):
             return u if port == 0 else None
-        if prev.state_kind != "none" and _overlaps(prev.writes, fields):
+        moved = prev.head_shift()
+        if moved is None:
             return None
-        if _overlaps(prev.writes, fields):
+        shift += moved
+        mover = moved != 0 and set(prev.writes) <= {"head", "length"}  # Strip, Unstrip
+        if not mover and _overlaps(prev.writes, fields) and not el.unaffected_by(prev):
             return None
         current = u
 
