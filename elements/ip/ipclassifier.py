@@ -59,6 +59,16 @@ class IPClassifier(Element):
     def compiled(self) -> list[tuple[iprules.Expr, int]]:
         return [(iprules.parse_pattern(r), k) for k, r in enumerate(self.config.rules)]
 
+    def cache_role(self) -> str | None:
+        """A verdict the decision cache may keep per flow when the rules read only the
+        5-tuple (no TCP flags, TTL or other per-packet bytes)."""
+        return "verdict" if iprules.five_tuple_only(self.compiled()) else None
+
+    def cache_role(self) -> str | None:
+        """A verdict the decision cache may keep per flow when the rules test only the
+        5-tuple (no TCP flags, lengths, TTL, ...)."""
+        return "verdict" if iprules.flow_deterministic(self.compiled()) else None
+
     def make_state(self, n_outputs: int) -> np.ndarray:
         self.kernel = iprules.build_kernel("ipclassifier", self.compiled(), drop(1), drop(0))
         return np.zeros(1, np.int64)

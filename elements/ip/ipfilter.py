@@ -55,6 +55,16 @@ class IPFilter(Element):
             rules.append((expr, drop(1) if action == iprules.DROP else action))
         return rules
 
+    def cache_role(self) -> str | None:
+        """A verdict the decision cache may keep per flow when the rules read only the
+        5-tuple (no TCP flags, TTL or other per-packet bytes)."""
+        return "verdict" if iprules.five_tuple_only(self.compiled()) else None
+
+    def cache_role(self) -> str | None:
+        """A verdict the decision cache may keep per flow when the rules test only the
+        5-tuple (no TCP flags, lengths, TTL, ...)."""
+        return "verdict" if iprules.flow_deterministic(self.compiled()) else None
+
     def make_state(self, n_outputs: int) -> np.ndarray:
         self.kernel = iprules.build_kernel("ipfilter", self.compiled(), drop(2), drop(0))
         return np.zeros(1, np.int64)

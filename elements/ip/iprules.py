@@ -27,7 +27,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Union
 
 # ---- name databases (Click's defaults) --------------------------------------------------
 
@@ -66,7 +65,7 @@ ALL_WORDS = sorted(set(PROTOS) | set(TCP_PORTS) | set(UDP_PORTS) | set(TCP_OPTS)
 
 # A field is an annotation name ("proto", "saddr", "daddr", "sport", "dport", "frag",
 # "nonfirst") or a tuple ("ip" | "transp", bit offset, bit length) of header bits.
-Field = Union[str, tuple]
+Field = str | tuple
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Cond:
     other: Expr
 
 
-Expr = Union[Atom, Const, Not, And, Or, Cond]
+Expr = Atom | Const | Not | And | Or | Cond
 TRUE, FALSE = Const(True), Const(False)
 FULL = {"proto": 0xFF, "saddr": 0xFFFFFFFF, "daddr": 0xFFFFFFFF, "sport": 0xFFFF,
         "dport": 0xFFFF, "frag": 1, "nonfirst": 1}
@@ -175,7 +174,7 @@ def parse_int(word: str) -> int | None:
     w = word.lower()
     try:
         if w.startswith("0x") and len(w) > 2:
-            return int(w[2:], 16)
+            return int(w, 0)
         if len(w) > 1 and w.startswith("0"):
             return int(w[1:], 8)
         return int(w, 10) if w.isdigit() else None
@@ -733,8 +732,8 @@ def packet_fields(buf, head: int, length: int, l3: int) -> dict:
     """Every field the language reads, parsed straight from the bytes (no annotations):
     the oracle's view of a packet whose IPv4 header starts at slot offset ``l3``."""
     end = head + length
-    u16 = lambda o: (buf[o] << 8) | buf[o + 1]  # noqa: E731
-    u32 = lambda o: (u16(o) << 16) | u16(o + 2)  # noqa: E731
+    u16 = lambda o: (buf[o] << 8) | buf[o + 1]
+    u32 = lambda o: (u16(o) << 16) | u16(o + 2)
     if l3 + 4 <= end and l3 + u16(l3 + 2) < end:
         end = l3 + u16(l3 + 2)
     frag = u16(l3 + 6)
@@ -834,6 +833,15 @@ def atoms(e: Expr):
 
 ANNO_VARS = {"proto": "pr", "saddr": "sa", "daddr": "da", "sport": "sp", "dport": "dp"}
 
+# Fields fixed for every packet of a flow (for unfragmented TCP/UDP packets, the only
+# ones the decision cache serves, the fragment fields are fixed too).
+FLOW_FIELDS = frozenset({"proto", "saddr", "daddr", "sport", "dport", "frag", "nonfirst"})
+
+
+def flow_deterministic(rules: list[tuple[Expr, int]]) -> bool:
+    """Do the rules test only fields that every packet of a flow shares?"""
+    return all(a.field in FLOW_FIELDS for e, _ in rules for a in atoms(e))
+
 
 class KernelWriter:
     """Emit one numba kernel: ``rules`` is a list of (expression, result) tried in order
@@ -930,8 +938,8 @@ class KernelWriter:
             lines += ["    l4 = b.l4[i]",
                       "    end = b.head[i] + b.length[i]",
                       "    if l3 + 4 <= end:",
-                      "        ipend = l3 + ((np.int64(b.data[i, l3 + 2]) << 8)"
-                      " | b.data[i, l3 + 3])",
+                      ("        ipend = l3 + ((np.int64(b.data[i, l3 + 2]) << 8)"
+                      " | b.data[i, l3 + 3])"),
                       "        if ipend < end:", "            end = ipend"]
         if fields & {"frag", "nonfirst", "sport", "dport"}:
             lines.append("    fl = b.flags[i]")
@@ -947,6 +955,15 @@ class KernelWriter:
 
 
 # ---- what the elements use ----------------------------------------------------------------
+
+
+FIVE_TUPLE = {"proto", "saddr", "daddr", "sport", "dport", "frag", "nonfirst"}
+
+
+def five_tuple_only(rules: list[tuple[Expr, int]]) -> bool:
+    """Do the rules read only the 5-tuple? (The fragment bits too: they are fixed for
+    the unfragmented TCP/UDP packets the decision cache takes.)"""
+    return all(a.field in FIVE_TUPLE for e, _ in rules for a in atoms(e))
 
 
 def check_pattern(text: str) -> str:

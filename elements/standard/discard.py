@@ -29,5 +29,8 @@ class Discard(Element):
     drops = ("discarded",)
     kernel = staticmethod(discard_kernel)
 
+    def cache_role(self) -> str:
+        return "verdict"
+
     def reference(self, pkt, inp: int) -> int:
         return -1
