@@ -9,6 +9,7 @@ are slices of a seeded pool whose 16-bit prefix sums make each checksum O(1).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -114,15 +115,20 @@ def _pick(cum, r):
 
 
 @njit(cache=True)
-def gen_fill(b, n, first, key, start_ns, interval_ns, saddr, daddr, sport, dport, proto,
-             size_cum, size_lo, size_hi, flag_cum, flags, pool, prefix, template):
-    """Stamp packets ``first..first+n-1`` into rows 0..n-1."""
+def gen_fill(b, n, first, key, start_ns, interval_ns, visit, saddr, daddr, sport, dport,
+             proto, size_cum, size_lo, size_hi, flag_cum, flags, pool, prefix, template):
+    """Stamp packets ``first..first+n-1`` into rows 0..n-1. Packet ``k < flows`` is
+    flow ``(k * visit[0] + visit[1]) % flows`` (a permutation: every flow appears);
+    later packets pick a flow at random."""
     unit = 1.0 / 9007199254740992.0  # 2**-53
     nflows = saddr.shape[0]
     for i in range(n):
         k = np.uint64(first + i)
         base = key + k * np.uint64(8)
-        f = _hash(base) % np.uint64(nflows)
+        if k < np.uint64(nflows):
+            f = (k * np.uint64(visit[0]) + np.uint64(visit[1])) % np.uint64(nflows)
+        else:
+            f = _hash(base) % np.uint64(nflows)
         pr = proto[f]
         bucket = _pick(size_cum, (_hash(base + np.uint64(1)) >> np.uint64(11)) * unit)
         span = np.uint64(size_hi[bucket] - size_lo[bucket] + 1)
@@ -205,8 +211,9 @@ class TrafficGen(Element):
     with some S/SA/FA/R, frames 64-600 B (44% 64-80, 19% 81-300, 36% 301-600, mean 232),
     sources in 10.0.0.0/16, destinations 192.168.1.1-254, source ports 1024-65535,
     well-known destination ports with 20% random high ports, one packet per µs.
-    Packets pick a flow uniformly. Every IP, TCP, UDP and ICMP checksum is valid.
-    The same seed gives the same packets whatever the batch size.
+    Every flow appears once in the first ``flows`` packets (in a scrambled order),
+    then packets pick a flow uniformly. Every IP, TCP, UDP and ICMP checksum is
+    valid. The same seed gives the same packets whatever the batch size.
 
     Ports: ``0/1``.
 
@@ -247,6 +254,17 @@ class TrafficGen(Element):
         high = rng.random(nf) < c.random_port_share
         dport = np.where(high, rng.integers(1024, 65536, nf), known)
         dport = np.where(proto == IP_PROTO_ICMP, 0, dport).astype(np.uint16)
+        while True:  # distinct 5-tuples: draw the source port again for repeats
+            tuples = np.stack([saddr, daddr, sport, dport, proto]).T.astype(np.int64)
+            _, first = np.unique(tuples, axis=0, return_index=True)
+            again = np.setdiff1d(np.arange(nf), first)
+            if again.size == 0:
+                break
+            sport[again] = rng.integers(1024, 65536, again.size)
+        stride = int(rng.integers(1, nf + 1))
+        while math.gcd(stride, nf) != 1:
+            stride += 1
+        visit = np.array([stride, rng.integers(0, nf)], np.int64)
         if c.sizes == "trace":
             share, lo, hi = (np.array(x) for x in zip(*TRACE_SIZES))
         else:
@@ -256,7 +274,7 @@ class TrafficGen(Element):
         prefix = np.concatenate([[0], np.cumsum(words)]).astype(np.uint64)
         template = np.frombuffer(MAC_DST + MAC_SRC + b"\x08\x00", np.uint8).copy()
         self._tables = (
-            saddr, daddr, sport, dport, proto,
+            visit, saddr, daddr, sport, dport, proto,
             np.cumsum(share / share.sum()), lo.astype(np.int64), hi.astype(np.int64),
             np.cumsum(TCP_FLAG_SHARES) / sum(TCP_FLAG_SHARES), TCP_FLAGS, pool, prefix, template,
         )

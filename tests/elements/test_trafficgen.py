@@ -89,9 +89,10 @@ def test_default_mimics_the_shared_trace():
     assert abs(lengths.mean() - 229) < 8
     protos = collections.Counter(p[IP].proto for p in pkts)
     assert abs(protos[6] / 4000 - 0.897) < 0.05 and protos[1] == 0
-    flows = {(p[IP].src, p[IP].dst, p.sport, p.dport, p[IP].proto) for p in
-             (Ether(f) for f in frames)}
-    assert 8_000 < len(flows) <= 10_000
+    tuples = [(p[IP].src, p[IP].dst, p.sport, p.dport, p[IP].proto) for p in
+              (Ether(f) for f in frames)]
+    assert len(set(tuples[:10_000])) == 10_000  # every flow once, first
+    assert len(set(tuples)) == 10_000
     for p in pkts[:500]:
         assert p[IP].src.startswith("10.0.") and p[IP].dst.startswith("192.168.1.")
         assert p.sport >= 1024
@@ -149,3 +150,14 @@ def test_docstring_example_runs(tmp_path):
 
     g = load(tmp_path / "example.yaml", text=example_yaml(lookup("TrafficGen")))
     assert run(Program(g)).entered == 1000
+
+
+@pytest.mark.parametrize("flows", [1, 2, 3, 97, 1000])
+def test_each_flow_once_first(flows):
+    frames, _ = generate(count=flows, flows=flows, seed=flows,
+                         protocols={"tcp": 1.0, "udp": 1.0, "icmp": 1.0})
+    keys = set()
+    for f in frames:
+        p = Ether(f)
+        keys.add((p[IP].src, p[IP].dst, p[IP].proto, bytes(p[IP].payload)[:4]))
+    assert len(keys) == flows
