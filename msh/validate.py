@@ -83,39 +83,44 @@ def check_ports(nodes: dict[str, PortNode], edges: list[Edge], errs: ErrorList) 
     """Check one body's connections against its nodes (which include ``in``/``out``)."""
     outs: dict[str, dict[int, Edge]] = {n: {} for n in nodes}
     ins: dict[str, dict[int, Edge]] = {n: {} for n in nodes}
+    misnumbered: set[tuple[str, str]] = set()  # its ports were meant: not "unconnected"
     for e in edges:
-        ok = True
-        for name, where in ((e.src, e.src_where), (e.dst, e.dst_where)):
+        at_src = e.src_where if e.src_where.line else e.where
+        at_dst = e.dst_where if e.dst_where.line else e.where
+        known = True
+        for name, where in ((e.src, at_src), (e.dst, at_dst)):
             if name not in nodes:
-                ok = False
-                errs.add(where or e.where, f"unknown element '{name}' in connection",
+                known = False
+                errs.add(where, f"unknown element '{name}' in connection",
                          did_you_mean(name, [n for n in nodes if n not in G.INTERFACE]))
-        if not ok:  # the known end counts as connected: no "unconnected" noise
+        # A good end of a bad connection still counts as connected: no "unconnected" noise.
+        src_ok = e.src in nodes and _port_in_range(nodes, e.src, e.sport, "output", at_src,
+                                                   errs)
+        dst_ok = e.dst in nodes and _port_in_range(nodes, e.dst, e.dport, "input", at_dst,
+                                                   errs)
+        if dst_ok:
+            ins[e.dst].setdefault(e.dport, e)
+        elif e.dst in nodes:
+            misnumbered.add((e.dst, "input"))
+        if not src_ok:
             if e.src in nodes:
-                outs[e.src].setdefault(e.sport, e)
-            if e.dst in nodes:
-                ins[e.dst].setdefault(e.dport, e)
-            continue
-        if not _port_in_range(nodes, e.src, e.sport, "output", e.src_where or e.where, errs):
-            ok = False
-        if not _port_in_range(nodes, e.dst, e.dport, "input", e.dst_where or e.where, errs):
-            ok = False
-        if not ok:
+                misnumbered.add((e.src, "output"))
             continue
         first = outs[e.src].get(e.sport)
-        if first is not None:
+        if first is None:
+            outs[e.src][e.sport] = e
+        elif known and dst_ok:
             errs.add(e.where,
                      f"output {e.sport} of {nodes[e.src].label} is connected twice:"
                      f" to '{first.dst}' (line {first.where.line}) and to '{e.dst}'",
                      "a push output sends each packet to one place; use a Tee to copy packets")
-            continue
-        outs[e.src][e.sport] = e
-        ins[e.dst].setdefault(e.dport, e)
     for name, node in nodes.items():
         if node.spec is None:
             continue
-        _check_connected(name, node, sorted(outs[name]), "output", errs)
-        _check_connected(name, node, sorted(ins[name]), "input", errs)
+        if (name, "output") not in misnumbered:
+            _check_connected(name, node, outs[name], "output", errs)
+        if (name, "input") not in misnumbered:
+            _check_connected(name, node, ins[name], "input", errs)
 
 
 def _port_in_range(nodes, name: str, port: int, side: str, where: Where, errs) -> bool:
@@ -135,14 +140,15 @@ def _port_in_range(nodes, name: str, port: int, side: str, where: Where, errs) -
     return False
 
 
-def _check_connected(name: str, node: PortNode, used: list[int], side: str, errs) -> None:
+def _check_connected(name: str, node: PortNode, used: dict[int, Edge], side: str,
+                     errs) -> None:
     r = node.spec.outputs if side == "output" else node.spec.inputs
-    n = max(used[-1] + 1 if used else 0, r.low)
-    missing = [p for p in range(min(n, r.high)) if p not in used]
+    top = max(used, default=-1)
+    missing = [p for p in range(min(max(top + 1, r.low), r.high)) if p not in used]
     for p in missing:
-        if name in G.INTERFACE:
+        if name in G.INTERFACE:  # a gap: say so where the port above it is used
             what = "graph input" if name == G.IN else "graph output"
-            errs.add(node.where, f"{what} {p} is not connected, but {what} {used[-1]} is",
+            errs.add(used[top].where, f"{what} {p} is not connected, but {what} {top} is",
                      f"number the {what}s from 0 without gaps")
         elif side == "output":
             errs.add(node.where, f"output {p} of {node.label} is not connected",

@@ -305,6 +305,7 @@ def test_compound_errors(tmp_path):
          " parameters, found '5'"),
         "9:13: 'h :: Frnt': unknown element kind 'Frnt'",
         "10:49: 'f :: Front' has no output 1: it has 1 output",
+        "10:49: graph output 1 is not connected, but graph output 2 is",
     ]
 
 
@@ -382,3 +383,15 @@ def test_compound_param_errors_do_not_cascade_inside(tmp_path):
         connections: ["in -> a -> b -> out"]
     """)
     assert errors(path) == ["3:38: 'a :: Front': undefined parameter '${nope}'"]
+
+
+def test_a_bad_end_does_not_make_the_good_end_unconnected(tmp_path):
+    path = write(tmp_path, """\
+        elements: {a: Counter, b: Counter, c: Counter}
+        connections: ["in -> a -> [3]b -> out", "a -> c -> [2]out"]
+    """)
+    assert errors(path) == [
+        "2:27: 'b :: Counter' has no input 3: it has 1 input",
+        "2:42: output 0 of 'a :: Counter' is connected twice: to 'b' (line 2) and to 'c'",
+        "2:47: graph output 1 is not connected, but graph output 2 is",
+    ]
