@@ -97,11 +97,12 @@ def run_chain(args: argparse.Namespace) -> int:
     from msh.errors import UserError
     from msh.runtime import DEFAULT_BATCH, TRACE_HIT, Program
     from msh.runtime import run as run_program
+    from msh.trace import default_trace
 
     args.chain = args.graph
     plan, _ = _plan(args)
     trace = sorted(int(x) for x in args.trace.split(",")) if args.trace else []
-    feed = PcapFeed(args.input or _default_trace(), repeat=args.repeat)
+    feed = PcapFeed(args.input or default_trace(), repeat=args.repeat)
     if not trace:
         t0 = time.perf_counter()
         result = run_plan(plan, args.path, feed, batch_size=args.batch or DEFAULT_BATCH,
@@ -141,13 +142,3 @@ def run_chain(args: argparse.Namespace) -> int:
     run_program(program, feed=feed, limit=args.limit if args.limit is not None
                 else max(trace) + 1, on_batch=show)
     return 0
-
-
-def _default_trace() -> str:
-    from msh.cli import DEFAULT_TRACES
-    from msh.errors import UserError
-
-    for path in DEFAULT_TRACES:
-        if path and Path(path).exists():
-            return path
-    raise UserError("no trace: use --input PCAP (or set MSH_TRACE)")

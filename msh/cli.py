@@ -21,15 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where `msh run` reads packets for a graph that takes them at `in`, when neither
-# --input nor the graph's `input` parameter names a file: the first that exists.
-DEFAULT_TRACES = (
-    os.environ.get("MSH_TRACE", ""),
-    str(Path(__file__).resolve().parent.parent / "data" / "trace.pcap"),
-    "/work/shared/data/traffic_100k.pcap",
-)
-
-
 @dataclass(frozen=True)
 class Command:
     help: str
@@ -101,19 +92,17 @@ def run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _input_file(args, g) -> str:
-    """The pcap fed at ``in``: --input, else the graph's ``input`` param, else a default."""
-    from msh.errors import UserError
+    """The pcap fed at ``in``: --input, else the graph's ``input`` param, else the
+    default trace (msh/trace.py)."""
 
     if args.input:
         return args.input
     param = g.graph.get("params", {}).get("input")
     if isinstance(param, str) and param:
         return param
-    for path in DEFAULT_TRACES:
-        if path and os.path.exists(path):
-            return path
-    raise UserError("the graph takes its packets at 'in' and no trace was given:"
-                    " use --input PCAP or -p input=PCAP (or set MSH_TRACE)")
+    from msh.trace import default_trace
+
+    return default_trace()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -155,10 +155,16 @@ def test_run_user_errors_exit_2(tmp_path, capsys):
     assert "--batch must be at least 1" in capsys.readouterr().err
 
 
-def test_run_without_any_trace(monkeypatch, capsys):
-    monkeypatch.setattr("msh.cli.DEFAULT_TRACES", ("",))
-    assert main(["run", DEMO]) == 2
-    assert "no trace was given" in capsys.readouterr().err
+def test_run_without_any_trace_plays_the_default(monkeypatch, tmp_path, capsys):
+    from elements.io.pcapfile import write_pcap
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    trace = tmp_path / "default.pcap"
+    write_pcap(trace, [bytes(Ether() / IP() / TCP(dport=80))] * 7)
+    monkeypatch.setattr("msh.trace.default_trace", lambda: str(trace))
+    assert main(["run", DEMO]) == 0
+    assert "7 packets in" in capsys.readouterr().out
 
 
 def test_elements_list_and_describe(capsys):
