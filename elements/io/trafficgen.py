@@ -115,9 +115,11 @@ def _pick(cum, r):
 
 
 @njit(cache=True)
-def gen_fill(b, n, first, key, start_ns, interval_ns, visit, saddr, daddr, sport, dport,
-             proto, size_cum, size_lo, size_hi, flag_cum, flags, pool, prefix, template):
-    """Stamp packets ``first..first+n-1`` into rows 0..n-1. Packet ``k < flows`` is
+def gen_fill(data, length, timestamp, n, first, key, start_ns, interval_ns, visit, saddr,
+             daddr, sport, dport, proto, size_cum, size_lo, size_hi, flag_cum, flags, pool,
+             prefix, template):
+    """Stamp packets ``first..first+n-1`` into rows 0..n-1 of the batch arrays (not
+    the batch: each array argument costs a little per call). Packet ``k < flows`` is
     flow ``(k * visit[0] + visit[1]) % flows`` (a permutation: every flow appears);
     later packets pick a flow at random."""
     unit = 1.0 / 9007199254740992.0  # 2**-53
@@ -136,7 +138,7 @@ def gen_fill(b, n, first, key, start_ns, interval_ns, visit, saddr, daddr, sport
         r3 = _hash(base + np.uint64(3))
         r4 = _hash(base + np.uint64(4))
         h = HEADROOM
-        row = b.data[i]
+        row = data[i]
         copy_bytes(row, h, template, 0, ETHER_HLEN)
         ip = h + ETHER_HLEN
         l4 = ip + 20
@@ -196,8 +198,8 @@ def gen_fill(b, n, first, key, start_ns, interval_ns, visit, saddr, daddr, sport
             wr16(row, l4 + 6, c if c != 0 else 0xFFFF)
         else:
             wr16(row, l4 + 2, c)
-        b.length[i] = size
-        b.timestamp[i] = start_ns + np.int64(k) * interval_ns
+        length[i] = size
+        timestamp[i] = start_ns + np.int64(k) * interval_ns
 
 
 _gen_fill_fast = Fast(gen_fill)
@@ -307,7 +309,8 @@ class TrafficGen(Element):
             return 0
         reset_annotations(b, n)
         key = np.uint64((c.seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
-        _gen_fill_fast(b, n, first, key, c.start_ns, c.interval_ns, *self.tables())
+        _gen_fill_fast(b.data, b.length, b.timestamp, n, first, key, c.start_ns,
+                       c.interval_ns, *self.tables())
         self._next = first + n
         return n
 
