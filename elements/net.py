@@ -112,8 +112,7 @@ def mark_ip(b, i, l3):
     hlen = np.int64(row[l3] & 0x0F) * 4
     end = np.int64(b.head[i]) + b.length[i]
     ip_len = np.int64(rd16(row, l3 + 2))
-    if l3 + ip_len < end:  # the IP packet may end before the frame (padding)
-        end = l3 + ip_len
+    end = min(end, l3 + ip_len)  # the IP packet may end before the frame (padding)
     proto = row[l3 + 9]
     frag = rd16(row, l3 + 6)
     flags = F_IP
@@ -130,12 +129,9 @@ def mark_ip(b, i, l3):
             sport = rd16(row, l4)
             dport = rd16(row, l4 + 2)
             flags |= F_PORTS
-        if proto == IP_PROTO_TCP:
-            if avail >= 20:
-                flags |= F_L4FULL
-        elif proto == IP_PROTO_UDP or proto == IP_PROTO_ICMP:
-            if avail >= 8:
-                flags |= F_L4FULL
+        small = proto == IP_PROTO_UDP or proto == IP_PROTO_ICMP
+        if (proto == IP_PROTO_TCP and avail >= 20) or (small and avail >= 8):
+            flags |= F_L4FULL
     b.l3[i] = l3
     b.l4[i] = l4
     b.flags[i] = flags

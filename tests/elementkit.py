@@ -20,11 +20,12 @@ Usage, from any test under ``tests/`` (``tests/conftest.py`` puts this directory
 
 ``annotations`` is one dict for every frame or a list of dicts (one per frame), e.g.
 ``{"paint": 3}``; they are applied after the frames are loaded, to kernel and reference
-alike (a preset ``head`` places the frame there). ``run_kernel`` builds the state with ``el.make_state(n_outputs)`` (elements
-that route by the number of connected outputs read it there) and calls the kernel row
-by row; ``run_reference`` calls ``el.reference(pkt, inp)`` on
-``elements.reference.Packet`` rows after its own ``make_state``. ``outcome(el, r)``
-names a result ("out0", "drop:bad_checksum") for readable assertions.
+alike (a preset ``head`` places the frame there). ``run_kernel`` builds the state with
+``el.make_state(n_outputs)`` (elements that route by the number of connected outputs
+read it there) and calls the kernel row by row; ``run_reference`` calls
+``el.reference(pkt, inp)`` on ``elements.reference.Packet`` rows after its own
+``make_state``. ``outcome(el, r)`` names a result ("out0", "drop:bad_checksum") for
+readable assertions.
 
 The hypothesis strategies ``ip_frames()`` (scapy-built Ethernet/IPv4 with TCP, UDP or
 ICMP and random fields, sometimes with IP options, fragments or a wrong checksum or
@@ -49,9 +50,10 @@ from elements.element import Element, lookup
 from elements.net import mark_ip
 from elements.reference import ANNOTATION_NAMES, Packet, from_batch
 
-__all__ = ["Run", "make", "run_kernel", "run_reference", "assert_same", "compare", "outcome",
-           "mark", "example_yaml", "Frames", "run_graph",
-           "ip_frames", "junk_frames", "any_frames"]
+__all__ = [
+    "Frames", "Run", "any_frames", "assert_same", "compare", "example_yaml", "ip_frames",
+    "junk_frames", "make", "mark", "outcome", "run_graph", "run_kernel", "run_reference"
+]
 
 
 @dataclass

@@ -24,7 +24,8 @@ def etherencap_kernel(b, i, s, inp):
 
 
 class EtherEncapConfig(ElementConfig):
-    ethertype: int = Field(ge=0, le=0xFFFF, description="the header's type field, e.g. 0x0800 (Click's ETHERTYPE)")
+    ethertype: int = Field(ge=0, le=0xFFFF,
+        description="the header's type field, e.g. 0x0800 (Click's ETHERTYPE)")
     src: EtherAddress = Field(description="source address, 00:11:22:33:44:55 (Click's SRC)")
     dst: EtherAddress = Field(description="destination address (Click's DST)")
 
@@ -43,7 +44,9 @@ class EtherEncap(Element):
 
         elements:
           strip: {kind: Strip, config: {length: 14}}
-          encap: {kind: EtherEncap, config: {ethertype: 0x0800, src: "00:11:22:33:44:55", dst: "66:77:88:99:aa:bb"}}
+          encap:
+            kind: EtherEncap
+            config: {ethertype: 0x0800, src: "00:11:22:33:44:55", dst: "66:77:88:99:aa:bb"}
         connections:
           - in -> strip -> encap -> out
 

@@ -33,8 +33,10 @@ def decipttl_kernel(b, i, s, inp):
 
 
 class DecIPTTLConfig(ElementConfig):
-    active: bool = Field(True, description="when false, pass every packet unchanged (Click's ACTIVE)")
-    multicast: bool = Field(True, description="when false, leave multicast packets' TTL alone (Click's MULTICAST)")
+    active: bool = Field(True,
+        description="when false, pass every packet unchanged (Click's ACTIVE)")
+    multicast: bool = Field(True,
+        description="when false, leave multicast packets' TTL alone (Click's MULTICAST)")
 
 
 class DecIPTTL(Element):

@@ -34,7 +34,8 @@ def settcpchecksum_kernel(b, i, s, inp):
 
 
 class SetTCPChecksumConfig(ElementConfig):
-    fixoff: bool = Field(False, description="repair an impossible TCP data offset first (Click's FIXOFF)")
+    fixoff: bool = Field(False,
+        description="repair an impossible TCP data offset first (Click's FIXOFF)")
 
 
 class SetTCPChecksum(Element):

@@ -142,6 +142,6 @@ def test_this_file_under_numba_boundscheck(tmp_path):
            "MSH_CACHE_DIR": str(tmp_path / "msh")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__,
-         "-k", "not boundscheck"], cwd=root, env=env, capture_output=True, text=True,
+         "-k", "not boundscheck"], check=False, cwd=root, env=env, capture_output=True, text=True,
         timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
