@@ -140,7 +140,8 @@ def copy_row(src, i, dst, j):
     """Copy row ``i`` of ``src`` (bytes and annotations) to row ``j`` of ``dst``: same head,
     so absolute header offsets stay valid (Tee's clones, a Queue's stored packets)."""
     h = src.head[i]
-    dst.data[j, h : h + src.length[i]] = src.data[i, h : h + src.length[i]]
+    for k in range(h, h + src.length[i]):  # a loop: a slice copy may allocate (aliasing)
+        dst.data[j, k] = src.data[i, k]
     dst.head[j] = h
     dst.length[j] = src.length[i]
     dst.timestamp[j] = src.timestamp[i]

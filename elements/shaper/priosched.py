@@ -16,13 +16,16 @@ class PrioSched(PullElement):
     Example::
 
         elements:
+          by_paint: {kind: PaintSwitch}
           hi: {kind: Queue}
           lo: {kind: Queue}
           sched: {kind: PrioSched}
+          link: {kind: BandwidthShaper, config: {rate: 125000}}
         connections:
-          - hi -> [0]sched
-          - lo -> [1]sched
-          - sched -> out
+          - in -> by_paint
+          - by_paint[0] -> hi -> [0]sched
+          - by_paint[1] -> lo -> [1]sched
+          - sched -> link -> out
 
     Counters: none. See also: RoundRobinSched, Queue, BandwidthShaper.
     """

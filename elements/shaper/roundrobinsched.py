@@ -28,13 +28,16 @@ class RoundRobinSched(PullElement):
     Example::
 
         elements:
+          by_paint: {kind: PaintSwitch}
           a: {kind: Queue}
           b: {kind: Queue}
           rr: {kind: RoundRobinSched}
+          link: {kind: BandwidthShaper, config: {rate: 125000}}
         connections:
-          - a -> [0]rr
-          - b -> [1]rr
-          - rr -> out
+          - in -> by_paint
+          - by_paint[0] -> a -> [0]rr
+          - by_paint[1] -> b -> [1]rr
+          - rr -> link -> out
 
     Counters: none. See also: PrioSched, Queue.
     """
