@@ -155,8 +155,8 @@ class PcapFeed:
 
     The file is read and checked once when the feed is made (``PcapError`` if it is
     not a good libpcap file). ``repeat`` plays it that many times; each pass shifts
-    the timestamps by the trace's duration plus one mean inter-packet gap, so time
-    keeps increasing. ``limit`` stops after that many packets in all. Frames longer
+    the timestamps by the trace's duration plus one mean inter-packet gap (1 µs for
+    a trace of one instant), so time keeps increasing. ``limit`` stops after that many packets in all. Frames longer
     than a slot holds are cut and counted in ``truncated``.
     """
 
@@ -166,7 +166,10 @@ class PcapFeed:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, not {limit}")
         self.path = str(path)
-        buf = np.fromfile(self.path, np.uint8)
+        try:
+            buf = np.fromfile(self.path, np.uint8)
+        except OSError as exc:
+            raise PcapError(path, 0, f"cannot read the file: {exc.strerror or exc}") from None
         if buf.shape[0] < FILE_HEADER:
             raise PcapError(path, 0, f"truncated file header ({buf.shape[0]} of {FILE_HEADER} bytes)")
         magic_le = int(buf[:4].view("<u4")[0])
@@ -235,9 +238,9 @@ class PcapFeed:
         while done < n:
             passno, first = divmod(self.delivered + done, self.records)
             k = min(n - done, self.records - first)
-            self.truncated += _fill_fast(self.buf, self.offsets, self.lengths, self.timestamps,
-                                    first, k, passno * self.period, b.data, b.length,
-                                    b.timestamp, done)
+            self.truncated += _fill_fast(self.buf, self.offsets, self.lengths,
+                                         self.timestamps, first, k, passno * self.period,
+                                         b.data, b.length, b.timestamp, done)
             done += k
         self.delivered += n
         return n

@@ -4,8 +4,8 @@ corrupt files, repeat and limit."""
 from __future__ import annotations
 
 import struct
-from itertools import pairwise
 from decimal import Decimal
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -209,6 +209,13 @@ def test_damaged_files_never_crash(tmp_path_factory, cut, flips):
         return
     frames, _ = feed_all(feed, batch=16)
     assert len(frames) == feed.total
+
+
+def test_missing_file_is_a_pcap_error(tmp_path):
+    with pytest.raises(PcapError, match="cannot read the file"):
+        PcapFeed(tmp_path / "nope.pcap")
+    with pytest.raises(PcapError, match="cannot read the file"):
+        PcapFeed(tmp_path)  # a directory
 
 
 def test_rejects_bad_arguments(tmp_path):
