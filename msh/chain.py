@@ -79,7 +79,7 @@ def load_chain(path: str | Path) -> Chain:
 
     from msh.errors import ErrorList, GraphError
     from msh.graph import Where
-    from msh.yamlgraph import compose, load
+    from msh.yamlgraph import Source, compose, load
 
     path = str(path)
     errs = ErrorList()
@@ -105,7 +105,7 @@ def load_chain(path: str | Path) -> Chain:
         return out
 
     def plain(node):
-        return yaml.load(yaml.serialize(node), Loader=yaml.SafeLoader)
+        return Source(path, errs).value(node)
 
     def steps(node, what: str) -> list:
         if not isinstance(node, yaml.SequenceNode):
