@@ -3,13 +3,13 @@ short for a clause, error texts, and the kernel == the reference on random patte
 
 import pytest
 import yaml
+from elementkit import any_frames, assert_same, make, outcome, run_kernel, run_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from elementkit import any_frames, assert_same, make, outcome, run_kernel, run_reference
 from elements.standard.classifier import Classifier
 
 
@@ -61,13 +61,13 @@ def test_offsets_are_from_the_packet_head():
 
 
 @pytest.mark.parametrize("pattern, message", [
-    ("12/080", "value '080' at column 1 needs an even, nonzero number of hex digits "
-               "(two per byte)"),
+    ("12/080", ("value '080' at column 1 needs an even, nonzero number of hex digits "
+               "(two per byte)")),
     ("12/0800 20/00%0", "mask '0' at column 9 must have as many hex digits as the value '00'"),
-    ("12/08g0", "expected [!]OFFSET/VALUE[%MASK], found '12/08g0' at column 1; the offset is "
-                "decimal, the value hex: e.g. '12/0800'"),
-    ("12 0800", "expected [!]OFFSET/VALUE[%MASK], found '12' at column 1; did you forget the "
-                "'/'? e.g. '12/0800'"),
+    ("12/08g0", ("expected [!]OFFSET/VALUE[%MASK], found '12/08g0' at column 1; the offset is "
+                "decimal, the value hex: e.g. '12/0800'")),
+    ("12 0800", ("expected [!]OFFSET/VALUE[%MASK], found '12' at column 1; did you forget the "
+                "'/'? e.g. '12/0800'")),
     ("", "empty pattern; use '-' to match every packet"),
     ("2000/0000", "clause '2000/0000' at column 1 reaches past the largest frame (1920 bytes)"),
 ])

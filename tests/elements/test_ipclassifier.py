@@ -4,13 +4,13 @@ truncated and malformed) packets."""
 
 import pytest
 import yaml
+from elementkit import assert_same, ip_frames, make, mark, outcome, run_kernel, run_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from elementkit import assert_same, ip_frames, make, mark, outcome, run_kernel, run_reference
 from elements.ip.ipclassifier import IPClassifier
 from elements.ip.iprules import RuleError, parse_pattern
 
@@ -157,3 +157,8 @@ def test_kernel_matches_oracle(rules, frames):
     got = run_kernel(el, frames, n_outputs=len(rules), annotations=ann)
     want = run_reference(el, frames, n_outputs=len(rules), annotations=ann)
     assert_same(el, got, want)
+
+
+def test_cache_role_only_for_five_tuple_rules():
+    assert make("IPClassifier", rules=["udp port 53", "-"]).cache_role() == "verdict"
+    assert make("IPClassifier", rules=["icmp type echo", "-"]).cache_role() is None

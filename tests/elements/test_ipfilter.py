@@ -4,15 +4,15 @@ rule lists; and a whole graph run."""
 
 import pytest
 import yaml
+from elementkit import assert_same, ip_frames, make, mark, outcome, run_kernel, run_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
-
-from elementkit import assert_same, ip_frames, make, mark, outcome, run_kernel, run_reference
-from elements.ip.ipfilter import IPFilter
 from test_ipclassifier import expressions, packets
+
+from elements.ip.ipfilter import IPFilter
 
 # Click's IPFilter example (Zwicky et al., interior router), with AddressInfo names
 # replaced by addresses.
@@ -93,11 +93,11 @@ def test_needs_the_ip_header_annotation():
 
 @pytest.mark.parametrize("rules, loc, message", [
     (["allow tcp", "allow dst port http2"], ("rules", 1),
-     "expected a port number or name after 'port', found 'http2' at column 16; did you "
-     "mean 'https' or 'tftp'?"),
+     ("expected a port number or name after 'port', found 'http2' at column 16; did you "
+     "mean 'https' or 'tftp'?")),
     (["alow tcp"], ("rules", 0),
-     "expected an action (allow, deny, drop or an output number), found 'alow' at column 1; "
-     "did you mean 'allow'?"),
+     ("expected an action (allow, deny, drop or an output number), found 'alow' at column 1; "
+     "did you mean 'allow'?")),
     (["allow tcp", "deny", "drop src host 10.0.0.300"], ("rules", 2),
      "expected an IP address after 'host', found '10.0.0.300' at column 15"),
     ([""], ("rules", 0),
@@ -148,7 +148,8 @@ def test_in_a_graph_strip_check_filter():
     from elements.batch import load_frames
     from elements.element import lookup
     from msh import graph as G
-    from msh.runtime import Program, run as run_graph
+    from msh.runtime import Program
+    from msh.runtime import run as run_graph
 
     g = G.new_graph("fw")
     for name, kind, config in [("strip", "Strip", {"length": 14}),
@@ -179,3 +180,10 @@ def test_in_a_graph_strip_check_filter():
                          on_batch=lambda b: ports.extend(int(p) for p in b.port[:4]))
     assert ports == [0, 1, -1, -1]
     assert counters.element("fw")["drops"] == {"denied": 2}
+
+
+def test_cache_role_only_for_five_tuple_rules():
+    assert make("IPFilter", rules=["allow src net 10.0.0.0/8 && dst port 80",
+                                   "drop all"]).cache_role() == "verdict"
+    assert make("IPFilter", rules=["allow tcp && syn", "drop all"]).cache_role() is None
+    assert make("IPFilter", rules=["allow ip ttl > 3"]).cache_role() is None

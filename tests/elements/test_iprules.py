@@ -8,8 +8,14 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 from elements.batch import HEADROOM
-from elements.ip.iprules import (RuleError, evaluate, packet_fields, parse_filter_rule,
-                                 parse_pattern, tokenize)
+from elements.ip.iprules import (
+    RuleError,
+    evaluate,
+    packet_fields,
+    parse_filter_rule,
+    parse_pattern,
+    tokenize,
+)
 from elements.reference import Packet
 
 
@@ -186,32 +192,32 @@ def test_primitives_agree_with_scapy(pkt, port, rel, n):
 
 
 @pytest.mark.parametrize("rule, message", [
-    ("port http2", "expected a port number or name after 'port', found 'http2' at column 6; "
-                   "did you mean 'https' or 'tftp'?"),
+    ("port http2", ("expected a port number or name after 'port', found 'http2' at column 6; "
+                   "did you mean 'https' or 'tftp'?")),
     ("tcpp", "unknown word 'tcpp' at column 1; did you mean 'tcp'?"),
     ("80", "a bare number '80' needs a field before it at column 1; did you mean 'port 80'?"),
     ("echo", "'echo' is ambiguous at column 1; try 'port echo' or 'icmp type echo'"),
     ("tcp port bootps", "'bootps' is meaningless here at column 10; try 'port bootps'"),
-    ("(tcp or udp", "expected ')', found the end of the rule at column 12; the '(' at "
-                    "column 1 is not closed"),
+    ("(tcp or udp", ("expected ')', found the end of the rule at column 12; the '(' at "
+                    "column 1 is not closed")),
     ("tcp and", "expected a primitive after 'and', found the end of the rule at column 8"),
-    ("tcp )", "unexpected ')' after a complete expression at column 5; this ')' has no "
-              "matching '('"),
-    ("host 10.0.0.0/8", "'host' takes an address, not the prefix '10.0.0.0/8' at column 6; "
-                        "did you mean 'net 10.0.0.0/8'?"),
+    ("tcp )", ("unexpected ')' after a complete expression at column 5; this ')' has no "
+              "matching '('")),
+    ("host 10.0.0.0/8", ("'host' takes an address, not the prefix '10.0.0.0/8' at column 6; "
+                        "did you mean 'net 10.0.0.0/8'?")),
     ("ip ttl foo", "expected a number after 'ip ttl', found 'foo' at column 8"),
     ("ip ttl 300", "'ip ttl': value 300 out of range (0-255) at column 8"),
     ("tcp opt != syn", "'tcp opt' takes no relation or mask at column 12"),
     ("host > 10.0.0.1", "'host' takes no relation '>' at column 1"),
-    ("icmp type unreachabel", "expected an ICMP type number or name after 'icmp type', "
-                              "found 'unreachabel' at column 11; did you mean 'unreachable'?"),
+    ("icmp type unreachabel", ("expected an ICMP type number or name after 'icmp type', "
+                              "found 'unreachabel' at column 11; did you mean 'unreachable'?")),
     ("ip[1:5] 0", "LEN in '[1:5]' must be between 1 and 4 at column 4"),
-    ("ip[3:2] 0", "field [3:2] does not fit in one 4-byte word at column 4; Click reads one "
-                  "aligned word per test"),
-    ("tcp ? syn", "expected ':' in 'TEST ? A : B', found the end of the rule at column 10; "
-                  "the ':' must be surrounded by spaces"),
-    ("src port 80 & tcp", "expected a bitmask number after '&', found 'tcp' at column 15; "
-                          "write '&&' or 'and' to join primitives"),
+    ("ip[3:2] 0", ("field [3:2] does not fit in one 4-byte word at column 4; Click reads one "
+                  "aligned word per test")),
+    ("tcp ? syn", ("expected ':' in 'TEST ? A : B', found the end of the rule at column 10; "
+                  "the ':' must be surrounded by spaces")),
+    ("src port 80 & tcp", ("expected a bitmask number after '&', found 'tcp' at column 15; "
+                          "write '&&' or 'and' to join primitives")),
     ("udp icmp", "transport protocol given twice ('udp' and 'icmp') at column 5"),
     ("", "empty pattern at column 1; use '-' to match every packet"),
 ])
