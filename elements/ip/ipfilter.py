@@ -56,11 +56,6 @@ class IPFilter(Element):
         return rules
 
     def cache_role(self) -> str | None:
-        """A verdict the decision cache may keep per flow when the rules read only the
-        5-tuple (no TCP flags, TTL or other per-packet bytes)."""
-        return "verdict" if iprules.five_tuple_only(self.compiled()) else None
-
-    def cache_role(self) -> str | None:
         """A verdict the decision cache may keep per flow when the rules test only the
         5-tuple (no TCP flags, lengths, TTL, ...)."""
         return "verdict" if iprules.flow_deterministic(self.compiled()) else None

@@ -957,15 +957,6 @@ class KernelWriter:
 # ---- what the elements use ----------------------------------------------------------------
 
 
-FIVE_TUPLE = {"proto", "saddr", "daddr", "sport", "dport", "frag", "nonfirst"}
-
-
-def five_tuple_only(rules: list[tuple[Expr, int]]) -> bool:
-    """Do the rules read only the 5-tuple? (The fragment bits too: they are fixed for
-    the unfragmented TCP/UDP packets the decision cache takes.)"""
-    return all(a.field in FIVE_TUPLE for e, _ in rules for a in atoms(e))
-
-
 def check_pattern(text: str) -> str:
     """Pydantic after-validator for one IPClassifier pattern."""
     parse_pattern(text)
