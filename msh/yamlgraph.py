@@ -54,7 +54,6 @@ NAME_RULE = "letters, digits and _, not starting with a digit"
 
 # --- YAML 1.2 core schema for plain scalars ------------------------------------------
 
-_PLAIN = "!msh-plain"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}"
                                     for t in ("str", "int", "float", "bool", "null"))
 _INT_RE = re.compile(r"[-+]?[0-9]+\Z|0o[0-7]+\Z|0x[0-9a-fA-F]+\Z")
@@ -82,12 +81,16 @@ def plain_scalar(text: str) -> Any:
     return text
 
 
+_TAG_OF = {type(None): _NULL, bool: _BOOL, int: _INT, float: _FLOAT, str: _STR}
+
+
 class _Loader(yaml.SafeLoader):
-    """Composes only; plain scalars get a marker tag, resolved later by ``plain_scalar``."""
+    """Composes only. Plain scalars are tagged by YAML 1.2's rules (``plain_scalar``), so
+    the nodes carry standard tags that any YAML constructor reads."""
 
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode and implicit[0]:
-            return _PLAIN
+            return _TAG_OF[type(plain_scalar(value))]
         return super().resolve(kind, value, implicit)
 
 
@@ -155,8 +158,6 @@ class Source:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag, text = node.tag, node.value
-        if tag == _PLAIN:
-            return plain_scalar(text)
         if tag == _STR:
             return text
         explicit = {_INT: int, _FLOAT: float, _BOOL: bool, _NULL: type(None)}.get(tag)
@@ -687,7 +688,8 @@ def load(path: str | os.PathLike, params: dict | list | None = None,
     for k, v in parse_overrides(params or {}, path, errs).items():
         if k not in scope:
             close = did_you_mean(k, scope)
-            errs.add(Where(path, 0, 0), f"-p {k}: the graph has no parameter '{k}'",
+            errs.add(Where(path, 0, 0),
+                     f"parameter '{k}' is set, but the graph declares no such parameter",
                      f"{close + ' ' if close else ''}its parameters: "
                      f"{', '.join(scope) or 'none'}")
             continue

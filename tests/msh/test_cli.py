@@ -78,7 +78,7 @@ def test_validate_all_ok(capsys):
 
 def test_validate_bad_param(capsys):
     assert main(["validate", DEMO, "-p", "web=1"]) == 2
-    assert "-p web: the graph has no parameter 'web'" in capsys.readouterr().err
+    assert "parameter 'web' is set, but the graph declares no such parameter" in capsys.readouterr().err
 
 
 def test_run_prints_counters_and_writes_json(trace, tmp_path, capsys):
@@ -156,9 +156,10 @@ def test_run_user_errors_exit_2(tmp_path, capsys):
 
 
 def test_run_without_any_trace_plays_the_default(monkeypatch, tmp_path, capsys):
-    from elements.io.pcapfile import write_pcap
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
+
+    from elements.io.pcapfile import write_pcap
 
     trace = tmp_path / "default.pcap"
     write_pcap(trace, [bytes(Ether() / IP() / TCP(dport=80))] * 7)

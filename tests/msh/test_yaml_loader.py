@@ -182,7 +182,7 @@ def test_override_errors(tmp_path):
     assert errors(path, ["lenn=1", "oops", "color=[1,", "len=NO"]) == [
         "0:0: -p oops: expected name=value",
         "0:0: -p color=[1,: the value is not valid YAML",
-        "0:0: -p lenn: the graph has no parameter 'lenn'",
+        "0:0: parameter 'lenn' is set, but the graph declares no such parameter",
         '3:37: \'s :: Strip\': length: expected an integer, found "NO"',
     ]
 
