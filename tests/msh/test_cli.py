@@ -36,8 +36,8 @@ def at_root(monkeypatch):
 
 
 def test_start_imports_nothing_heavy():
-    code = ("import sys, msh.cli; print(sorted(m for m in ('numba', 'numpy', 'networkx',"
-            " 'yaml', 'pydantic', 'elements', 'scapy') if m in sys.modules))")
+    code = ("import sys, msh.cli; msh.cli.build_parser(); print(sorted(m for m in ('numba',"
+            " 'numpy', 'networkx', 'yaml', 'pydantic', 'elements', 'scapy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "[]"
