@@ -3,7 +3,9 @@ corrupt files, repeat and limit."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 from decimal import Decimal
 from itertools import pairwise
 
@@ -225,3 +227,16 @@ def test_rejects_bad_arguments(tmp_path):
         PcapFeed(path, repeat=0)
     with pytest.raises(ValueError, match="limit"):
         PcapFeed(path, limit=-1)
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed")
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_tcpdump_reads_what_we_write(tmp_path, big_endian):
+    path = tmp_path / "td.pcap"
+    stamps = [1_700_000_000_123_456_789, 1_700_000_001_000_000_001]
+    write_pcap(path, FRAMES[:2], stamps, nanosecond=True, big_endian=big_endian)
+    out = subprocess.run(["tcpdump", "-nn", "-tt", "--time-stamp-precision=nano", "-r",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("1700000000.123456789 IP 10.0.0.1.20 > 192.168.1.1.81: Flags [S]")
+    assert lines[1].startswith("1700000001.000000001 IP 10.0.0.1.20 > 192.168.1.2.82")

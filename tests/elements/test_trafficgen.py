@@ -4,6 +4,9 @@ the oracle), the configured distribution."""
 from __future__ import annotations
 
 import collections
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -15,8 +18,9 @@ from scapy.layers.inet import IP, TCP, UDP, in4_chksum
 from scapy.layers.l2 import Ether
 from scapy.utils import checksum
 
-from elements.batch import make_batch, packet_bytes
+from elements.batch import HEADROOM, make_batch, packet_bytes
 from elements.element import lookup
+from elements.io.pcapfile import PcapWriter
 from msh.runtime import Program, run
 
 
@@ -162,3 +166,24 @@ def test_each_flow_once_first(flows):
         l4 = bytes(p[IP].payload)
         keys.add((p[IP].src, p[IP].dst, p[IP].proto, l4[4:6] if p[IP].proto == 1 else l4[:4]))
     assert len(keys) == flows
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed")
+def test_tcpdump_finds_every_checksum_right(tmp_path):
+    """tcpdump -vv checks IP, TCP, UDP and ICMP checksums: a second, independent oracle."""
+    gen = make("TrafficGen", count=300, flows=30, protocols={"tcp": 1.0, "udp": 1.0, "icmp": 1.0})
+    b = make_batch(300)
+    gen.fill(b, 300)
+    bad = re.compile(r"incorrect|bad udp cksum|bad cksum|wrong icmp cksum")
+
+    def complaints() -> int:
+        path = tmp_path / "g.pcap"
+        with PcapWriter(path) as w:
+            w.write_batch(b)
+        out = subprocess.run(["tcpdump", "-vv", "-nn", "-r", str(path)], capture_output=True,
+                             text=True, check=True).stdout
+        return len(bad.findall(out))
+
+    assert complaints() == 0
+    b.data[5, HEADROOM + 14 + 20 + 4] ^= 0x10  # a byte covered by the L4 checksum
+    assert complaints() == 1
