@@ -143,6 +143,21 @@ def mark_ip(b, i, l3):
     b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], sport, dport, proto)
 
 
+# The annotations ``mark_ip`` derives from each header field a rewriter may change.
+MARK_DERIVED = {"ip.src": ("saddr", "flow_hash"), "ip.dst": ("daddr", "flow_hash"),
+                "l4.ports": ("sport", "dport", "flow_hash")}
+
+
+def marks_kept_by(writer) -> bool:
+    """Does element ``writer`` keep ``mark_ip``'s annotations what a new parse would
+    give? It must keep a valid IPv4 header valid (``keeps_ip_valid``), rewrite no
+    header wholesale, and declare the annotations that follow each field it rewrites."""
+    writes = set(writer.writes)
+    if not writer.keeps_ip_valid or writes & {"ip", "tcp", "udp", "head", "length", "l3", "l4"}:
+        return False
+    return all(set(MARK_DERIVED[f]) <= writes for f in MARK_DERIVED if f in writes)
+
+
 @njit(cache=True, inline="always")
 def ip_room(b, i):
     """Bytes of row ``i`` from its IP header (``l3``) to the end of the packet, or -1

@@ -60,6 +60,9 @@ class EtherEncap(Element):
     drops = ("no_headroom",)
     kernel = staticmethod(etherencap_kernel)
 
+    def head_shift(self) -> int:
+        return -14
+
     def header(self) -> bytes:
         c = self.config
         return ether_bytes(c.dst) + ether_bytes(c.src) + c.ethertype.to_bytes(2, "big")

@@ -17,6 +17,7 @@ from elements.net import (
     ipv4_int,
     mark_ip,
     mark_ip_reference,
+    marks_kept_by,
     rd16,
     rd32,
     sum16,
@@ -147,10 +148,12 @@ class CheckIPHeader(Element):
         return mine == earlier.config and earlier.config.offset == self.config.offset + shift
 
     def unaffected_by(self, writer: Element) -> bool:
-        """A checksum-preserving rewrite keeps a valid header valid; only the address
-        lists could change the verdict, so they must be empty."""
+        """A checksum-preserving rewrite that keeps the parse annotations in step keeps
+        a valid header valid; only the address lists could change the verdict, so they
+        must be empty, and a new destination must come with its ``dst_anno``."""
         bad, good = self.config.address_lists()
-        return writer.keeps_ip_valid and not bad and not good
+        new_dst = "ip.dst" in writer.writes and "dst_anno" not in writer.writes
+        return marks_kept_by(writer) and not bad and not good and not new_dst
     n_outputs = 1  # set by make_state: the reference routes as the kernel does
 
     def make_state(self, n_outputs: int) -> tuple:

@@ -74,6 +74,7 @@ class DecIPTTL(Element):
     reads = ("l3", "head", "length", "ip.ttl", "ip.sum", "ip.dst")
     writes = ("ip.ttl", "ip.sum")
     drops = ("expired", "no_ip_header")
+    keeps_ip_valid = True  # the checksum follows the TTL; nothing else changes
     kernel = staticmethod(decipttl_kernel)
     n_outputs = 1  # set by make_state: the reference routes as the kernel does
 

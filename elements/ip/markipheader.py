@@ -7,7 +7,7 @@ from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
-from elements.net import mark_ip, mark_ip_reference
+from elements.net import mark_ip, mark_ip_reference, marks_kept_by
 
 
 @njit(cache=True)
@@ -64,8 +64,8 @@ class MarkIPHeader(Element):
                 and earlier.config.offset == self.config.offset + shift)
 
     def unaffected_by(self, writer: Element) -> bool:
-        """Rewriters keep the annotations in step with the bytes they change."""
-        return writer.keeps_ip_valid
+        """Rewriters that keep the annotations in step with the bytes they change."""
+        return marks_kept_by(writer)
 
     def make_state(self, n_outputs: int) -> np.ndarray:
         return np.array([self.config.offset], np.int64)

@@ -52,6 +52,7 @@ class SetIPChecksum(Element):
     writes = ("ip.sum",)
     drops = ("no_ip_header", "bad_lengths")
     idempotent = True
+    keeps_ip_valid = True  # a valid header's checksum is recomputed to the same value
     kernel = staticmethod(setipchecksum_kernel)
 
     def reference(self, pkt, inp: int) -> int:

@@ -12,6 +12,7 @@ from scapy.layers.l2 import Ether
 
 from elements.batch import F_FRAG, F_IP, F_L4FULL, F_PORTS, HEADROOM
 from elements.ip.checkipheader import REASONS, CheckIPHeader
+from msh.graph import add_element, connect, new_graph
 from msh.yamlgraph import load
 
 
@@ -171,3 +172,47 @@ def test_example_runs():
     seen, counters = run_graph(g, [frame(), frame(src="10.0.0.255"), b"\0" * 10])
     assert [port for port, _ in seen] == [0, -1, -1]
     assert counters.element("check")["bad_packets"] == 2
+
+
+def chain(*elements):
+    """in -> e1 -> e2 ... -> out."""
+    g = new_graph("chain")
+    names = []
+    for k, (kind, config) in enumerate(elements):
+        names.append(f"e{k}")
+        add_element(g, make(kind, f"e{k}", **config))
+    for src, dst in zip(["in", *names], [*names, "out"]):
+        connect(g, src, 0, dst, 0)
+    return g
+
+
+@pytest.mark.parametrize("elements, removed", [
+    ([("CheckIPHeader", {"offset": 14}), ("DecIPTTL", {}), ("CheckIPHeader", {"offset": 14})],
+     ["e2"]),
+    ([("CheckIPHeader", {"offset": 14}), ("Strip", {"length": 14}), ("CheckIPHeader", {})],
+     ["e2"]),
+    ([("CheckIPHeader", {"offset": 14}), ("MarkIPHeader", {"offset": 14})], ["e1"]),
+    ([("CheckIPHeader", {"offset": 14, "badsrc": ["10.0.0.1"]}), ("DecIPTTL", {}),
+      ("CheckIPHeader", {"offset": 14, "badsrc": ["10.0.0.1"]})], []),
+    ([("CheckIPHeader", {"offset": 14}), ("SetIPChecksum", {}), ("CheckIPHeader", {"offset": 14})],
+     ["e2"]),
+    ([("CheckIPHeader", {"offset": 14}), ("SetTCPChecksum", {"fixoff": True}),
+      ("CheckIPHeader", {"offset": 14})], ["e2"]),  # the TCP data offset is not parsed
+    ([("CheckIPHeader", {"offset": 14}), ("EtherEncap", {"ethertype": 1, "src": "00:00:00:00:00:01",
+                                                         "dst": "00:00:00:00:00:02"}),
+      ("CheckIPHeader", {"offset": 28})], []),
+    ([("CheckIPHeader", {"offset": 14}), ("Strip", {"length": 14}), ("CheckIPHeader", {"offset": 14})],
+     []),
+    ([("MarkIPHeader", {"offset": 14}), ("CheckIPHeader", {"offset": 14})], []),
+])
+def test_compiler_removes_only_true_repeats(elements, removed):
+    """remove_repeated uses same_work / unaffected_by / head_shift: what it removes
+    must not change any packet's bytes or fate."""
+    from msh.passes import remove_repeated
+
+    g = chain(*elements)
+    lean = remove_repeated.run(g)
+    assert sorted(n for n, _ in lean.graph.get("removed", [])) == removed
+    frames = [frame(ttl=t) for t in (0, 1, 2, 64)] + [frame(src="10.0.0.1"), frame()[:30],
+                                                      corrupt(frame(), 24, b"\0\0")]
+    assert run_graph(lean, frames)[0] == run_graph(g, frames)[0]
