@@ -52,6 +52,7 @@ class Result:
     compile_s: float
     clock: str = "wall"
     other_clock: list[float] = field(default_factory=list)  # the same runs, other clock
+    baseline_ns: float | None = None  # reading alone at this batch size (element runs)
 
     @property
     def summary(self) -> dict:
@@ -72,8 +73,10 @@ class Result:
 
     def line(self) -> str:
         m = self.summary
+        over = ("" if self.baseline_ns is None
+                else f"  = read + {m['ns_per_packet'] - self.baseline_ns:.1f}")
         return (f"{self.name:<24} {self.clock:>4} batch {self.batch:>5}  {m['mpps']:7.2f} Mpps"
-                f"  {m['ns_per_packet']:7.1f} ns/pkt  (best {m['ns_per_packet_best']:.1f},"
+                f"  {m['ns_per_packet']:7.1f} ns/pkt{over}  (best {m['ns_per_packet_best']:.1f},"
                 f" worst {m['max_s'] / self.packets * 1e9:.1f}; compile {self.compile_s:.2f} s)")
 
 
@@ -302,6 +305,12 @@ def bench_graph(pcap: str | None, packets: int, batch: int, runs: int, path: str
                      check, clock, bar)
 
 
+def with_baseline(res: Result, read: Result) -> Result:
+    """``res`` with the reading-alone cost at its batch size, to show the element's own."""
+    res.baseline_ns = read.summary["ns_per_packet"]
+    return res
+
+
 # ---- command line -----------------------------------------------------------------------
 
 def parse_pre(items: list[str]) -> list[tuple[str, dict]]:
@@ -351,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                 jobs.append(lambda bar, bs=batch: bench_read(pcap, a.packets, bs, a.runs, a.clock, bar))
         elif a.cmd == "element":
             config, pre = json.loads(a.config), parse_pre(a.pre)
-            jobs.append(lambda bar, bs=batch, c=config, pr=pre: bench_element(
-                pcap, a.packets, bs, a.runs, a.kind, c, pr, a.clock, bar))
+            jobs.append(lambda bar, bs=batch, c=config, pr=pre: with_baseline(
+                bench_element(pcap, a.packets, bs, a.runs, a.kind, c, pr, a.clock, bar),
+                bench_read(pcap, a.packets, bs, a.runs, a.clock)))
         else:
             jobs.append(lambda bar, bs=batch: bench_graph(pcap, a.packets, bs, a.runs, a.path,
                                                           a.param, a.clock, bar))

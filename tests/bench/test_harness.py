@@ -42,6 +42,7 @@ def test_element_with_pre_and_cpu_clock(tmp_path, trace):
                          "--config", '{"length": 14}', "--pre", "Counter"]) == 0
     (r,) = json.loads(out.read_text())["results"]
     assert r["name"] == "element/Strip" and r["clock"] == "cpu" and r["packets"] == 500
+    assert r["baseline_ns"] > 0
 
 
 def test_graph_fed_at_in(tmp_path, trace):
