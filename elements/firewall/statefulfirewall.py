@@ -272,9 +272,11 @@ class StatefulFirewall(Element):
             kind: StatefulFirewall
             config:
               rules: ["allow tcp dst port 80 or 443", "allow udp dst port 53", "deny all"]
+          mark: {kind: MarkIPHeader}
+          mark_replies: {kind: MarkIPHeader}
         connections:
-          - in -> fw -> out
-          - in[1] -> [1]fw[1] -> [1]out
+          - in -> mark -> fw -> out
+          - in[1] -> mark_replies -> [1]fw[1] -> [1]out
 
     Counters: ``connections`` (opened), ``tracked_packets`` (passed by state), the flow
     table's ``inserts``, ``insert_failures``, ``expired``; drop reasons ``not_ip``,

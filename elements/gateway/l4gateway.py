@@ -182,9 +182,11 @@ class L4Gateway(Element):
           gw:
             kind: L4Gateway
             config: {vip: 203.0.113.1, vport: 443, backend: 10.0.0.10, source: 10.0.0.1}
+          mark: {kind: MarkIPHeader}
+          mark_replies: {kind: MarkIPHeader}
         connections:
-          - in -> gw -> out
-          - in[1] -> [1]gw[1] -> [1]out
+          - in -> mark -> gw -> out
+          - in[1] -> mark_replies -> [1]gw[1] -> [1]out
 
     Counters: ``connections`` (opened), ``relayed_back`` (backend packets), the flow
     table's ``inserts``, ``insert_failures``, ``expired``; drop reasons ``not_ip``,

@@ -202,9 +202,11 @@ class MaglevLB(Element):
               backends:
                 - {addr: 192.168.1.1, port: 8080}
                 - {addr: 192.168.1.2, port: 8080, weight: 2}
+          mark: {kind: MarkIPHeader}
+          mark_replies: {kind: MarkIPHeader}
         connections:
-          - in -> lb -> out
-          - in[1] -> [1]lb[1] -> [1]out
+          - in -> mark -> lb -> out
+          - in[1] -> mark_replies -> [1]lb[1] -> [1]out
 
     Counters: ``new_flows``, ``known_flow_packets``, ``replies``, ``backend<j>_flows``
     (new flows per backend, by position in ``backends``), the flow table's

@@ -65,3 +65,14 @@ def kernel_vs_reference(el, state, frames, inps, timestamps):
         for name in ("saddr", "daddr", "sport", "dport", "flow_hash", "length", "head"):
             assert getattr(mine, name) == getattr(pkt, name), (i, name)
 
+
+
+def push(prog, graph_input: int, frames: list[bytes], timestamps_ns: list[int] | None = None):
+    """Push one batch of ``frames`` into graph input ``graph_input`` of a
+    ``msh.runtime.Program``: each frame's (graph output or -1 if dropped, bytes)."""
+    from msh import graph as G
+
+    dst, dport = G.successors(prog.graph, G.IN)[graph_input]
+    load_frames(prog.batch, frames, timestamps_ns)
+    b = prog.push(len(frames), (prog.index[dst], dport))
+    return [(int(b.port[i]), packet_bytes(b, i)) for i in range(len(frames))]

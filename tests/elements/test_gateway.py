@@ -155,3 +155,52 @@ def test_kernel_matches_reference(packets):
     el, s = make(port_low=3000, port_high=3002, timeout=1.0)
     frames, inps, ts = zip(*packets)
     kernel_vs_reference(el, s, list(frames), list(inps), list(ts))
+
+
+# -- the docstring example and graphs/gateway.yaml -----------------------------------------
+
+
+def test_docstring_example_runs():
+    from elementkit import example_yaml
+
+    from l4_helpers import push
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+
+    prog = Program(load("<example>", text=example_yaml(L4Gateway)), batch_size=8)
+    req = IP(src="198.51.100.7", dst="203.0.113.1") / TCP(sport=5555, dport=443)
+    [(port, frame)] = push(prog, 0, [bytes(req)])
+    fwd = IP(frame)
+    assert port == 0 and (fwd.src, fwd.dst, fwd[TCP].dport) == ("10.0.0.1", "10.0.0.10", 443)
+    rep = IP(src="10.0.0.10", dst="10.0.0.1") / TCP(sport=443, dport=fwd[TCP].sport)
+    [(port, frame)] = push(prog, 1, [bytes(rep)])
+    assert port == 1 and (IP(frame).dst, IP(frame)[TCP].dport) == ("198.51.100.7", 5555)
+    prog.finish()
+
+
+def test_graph_file_round_trip():
+    from pathlib import Path
+
+    from scapy.layers.l2 import Ether
+
+    from l4_helpers import push
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+
+    g = load(Path(__file__).resolve().parents[2] / "graphs" / "gateway.yaml",
+             {"vip": VIP, "vport": 443})
+    prog = Program(g, batch_size=64)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    reqs = [eth / IP(src=f"198.51.100.{k}", dst=VIP) / TCP(sport=6000, dport=443) / b"hi"
+            for k in range(1, 21)]
+    seen = push(prog, 0, [bytes(p) for p in reqs])
+    fwd = [IP(f) for port, f in seen if port == 0]
+    assert len(fwd) == 20 and len({p[TCP].sport for p in fwd}) == 20
+    assert all(p.src == "10.20.0.1" and p.dst == "10.20.0.10" and p[TCP].dport == 8080
+               and checksums_ok(bytes(p)) for p in fwd)
+    reps = [eth / IP(src=p.dst, dst=p.src) / TCP(sport=8080, dport=p[TCP].sport) for p in fwd]
+    back = push(prog, 1, [bytes(p) for p in reps])
+    assert sorted(IP(f).dst for _, f in back) == sorted(f"198.51.100.{k}" for k in range(1, 21))
+    assert all(port == 1 and IP(f).src == VIP and IP(f)[TCP].sport == 443 and checksums_ok(f)
+               for port, f in back)
+    prog.finish()

@@ -72,3 +72,14 @@ def test_kernel_matches_reference(offset, length, n, frames):
         want = el.reference(from_batch(b, i), 0, n_outputs=n)
         assert el.kernel(b, i, s, 0) == want
         assert 0 <= want < n
+
+
+def test_docstring_example_runs():
+    from elementkit import example_yaml, run_graph
+
+    from msh.yamlgraph import load
+
+    g = load("<example>", text=example_yaml(HashSwitch))
+    frames = [bytes(16) + bytes([10, 0, 0, k]) for k in range(8)]
+    seen, _ = run_graph(g, frames)
+    assert [port for port, _ in seen] == [(10 + k ^ (10 + k) >> 4) & 1 for k in range(8)]

@@ -224,3 +224,50 @@ def test_kernel_matches_reference(port_rewrite, data):
     el.ref_state = s
     frames, inps, ts = zip(*packets)
     kernel_vs_reference(el, s, list(frames), list(inps), sorted(ts))
+
+
+# -- the docstring example and graphs/lb.yaml ---------------------------------------------
+
+
+def test_docstring_example_runs():
+    from elementkit import example_yaml
+
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+    from l4_helpers import push
+
+    prog = Program(load("<MaglevLB example>", text=example_yaml(MaglevLB)), batch_size=8)
+    req = IP(src="172.16.0.9", dst="10.0.0.100") / TCP(sport=4000, dport=80, flags="S")
+    [(port, frame)] = push(prog, 0, [bytes(req)])
+    assert port == 0 and IP(frame).dport == 8080 and checksums_ok(frame)
+    rep = IP(src=IP(frame).dst, dst="172.16.0.9") / TCP(sport=8080, dport=4000, flags="SA")
+    [(port, frame)] = push(prog, 1, [bytes(rep)])
+    assert port == 1 and (IP(frame).src, IP(frame).sport) == ("10.0.0.100", 80)
+    prog.finish()
+
+
+def test_lb_graph_balances_and_replies():
+    from pathlib import Path
+
+    from scapy.layers.l2 import Ether
+
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+    from l4_helpers import push
+
+    g = load(Path(__file__).resolve().parents[2] / "graphs" / "lb.yaml",
+             {"vip": VIP, "backends": [{"addr": "192.168.9.1"}, {"addr": "192.168.9.2"}]})
+    prog = Program(g, batch_size=256)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    reqs = [eth / p for p in flows(200, seed=9)] + [eth / IP(dst="10.9.9.9") / TCP(dport=80)]
+    seen = push(prog, 0, [bytes(p) for p in reqs])
+    assert [port for port, _ in seen] == [0] * 200 + [-1]
+    outs = [IP(frame) for _, frame in seen[:200]]
+    assert {p.dst for p in outs} == {"192.168.9.1", "192.168.9.2"}
+    assert all(checksums_ok(bytes(p)) for p in outs)
+    replies = [eth / IP(src=p.dst, dst=p.src) / TCP(sport=80, dport=p[TCP].sport) for p in outs]
+    back = push(prog, 1, [bytes(p) for p in replies])
+    assert all(port == 1 and IP(f).src == VIP and checksums_ok(f) for port, f in back)
+    c = prog.finish()
+    assert c.element("lb")["drops"] == {"not_for_vip": 1}
+    assert c.element("lb")["replies"] == 200

@@ -52,3 +52,12 @@ def test_kernel_matches_reference(n, count):
     pkt = from_batch(b, 0)
     for _ in range(count):
         assert el.kernel(b, 0, s, 0) == el.reference(pkt, 0, n_outputs=n)
+
+
+def test_docstring_example_runs():
+    from elementkit import example_yaml, run_graph
+
+    from msh.yamlgraph import load
+
+    seen, c = run_graph(load("<example>", text=example_yaml(RoundRobinSwitch)), [b"x"] * 5)
+    assert [port for port, _ in seen] == [0, 1, 0, 1, 0]

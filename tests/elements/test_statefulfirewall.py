@@ -231,3 +231,46 @@ def test_kernel_matches_reference(packets):
                  other_timeout=1.0)
     frames, inps, ts = zip(*packets)
     kernel_vs_reference(el, s, list(frames), list(inps), list(ts))
+
+
+# -- the docstring example and graphs/stateful-firewall.yaml ------------------------------
+
+
+def test_docstring_example_runs():
+    from elementkit import example_yaml
+
+    from l4_helpers import push
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+
+    prog = Program(load("<example>", text=example_yaml(StatefulFirewall)), batch_size=8)
+    assert [p for p, _ in push(prog, 0, [bytes(out("S")), bytes(out("S", dport=25))])] == [0, -1]
+    assert [p for p, _ in push(prog, 1, [bytes(back("SA")), bytes(back("SA", dport=25))])] == \
+        [1, -1]
+    c = prog.finish()
+    assert c.element("fw")["drops"] == {"denied": 1, "no_connection": 1}
+
+
+def test_graph_file_handshake_and_unsolicited():
+    from pathlib import Path
+
+    from scapy.layers.l2 import Ether
+
+    from l4_helpers import push
+    from msh.runtime import Program
+    from msh.yamlgraph import load
+
+    g = load(Path(__file__).resolve().parents[2] / "graphs" / "stateful-firewall.yaml",
+             {"web_port": 8080})
+    prog = Program(g, batch_size=16)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    assert [p for p, _ in push(prog, 0, [bytes(eth / out("S", dport=8080)),
+                                         bytes(eth / out("S", dport=80))])] == [0, -1]
+    assert [p for p, _ in push(prog, 1, [bytes(eth / back("SA", dport=8080)),
+                                         bytes(eth / back("SA", sport=1, dport=8080))])] == \
+        [1, -1]
+    seen = push(prog, 0, [bytes(eth / out("A", dport=8080))])
+    assert seen[0][0] == 0 and IP(seen[0][1])[TCP].flags == "A"  # Ethernet stripped
+    c = prog.finish()
+    assert c.element("fw")["drops"] == {"denied": 1, "no_connection": 1}
+    assert c.element("fw")["connections"] == 1

@@ -43,3 +43,17 @@ def test_wire_kernel_and_reference():
     assert Wire.kernel(b, 0, Wire("w").make_state(1), 0) == 0
     assert np.array_equal(before, b.data)
     assert lookup("Wire") is Wire
+
+
+def test_docstring_example_and_graph_file():
+    from pathlib import Path
+
+    from elementkit import example_yaml, run_graph
+
+    from msh.yamlgraph import load
+
+    frames = [b"", b"abc", bytes(IP() / UDP())]
+    for g in (load("<example>", text=example_yaml(Wire)),
+              load(Path(__file__).resolve().parents[2] / "graphs" / "wire.yaml")):
+        seen, c = run_graph(g, frames)
+        assert seen == [(0, f) for f in frames]
