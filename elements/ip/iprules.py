@@ -28,6 +28,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from elements.batch import F_NONFIRST, F_PORTS
+
 # ---- name databases (Click's defaults) --------------------------------------------------
 
 PROTOS = {"icmp": 1, "igmp": 2, "ipip": 4, "tcp": 6, "udp": 17}
@@ -781,33 +783,38 @@ def evaluate(e: Expr, pf: dict) -> bool:
 # ---- simplification and code generation ---------------------------------------------------
 
 
-def simplify(e: Expr, proto: int | None = None, not_protos: frozenset = frozenset()) -> Expr:
-    """Fold constants; with ``proto`` known, decide every atom on the protocol; with the
-    protocol known to be none of ``not_protos``, decide the equality tests on them."""
+def simplify(e: Expr, proto: int | None = None, not_protos: frozenset = frozenset(),
+             first: bool = False) -> Expr:
+    """Fold constants under what a kernel branch knows: ``proto`` (decides every atom
+    on the protocol), ``not_protos`` (the protocol is none of these), ``first`` (a
+    first fragment)."""
     if isinstance(e, Atom):
         if proto is not None and e.field == "proto":
             v = proto & e.mask
             return Const(v == e.value if e.op == "==" else v > e.value)
         if e.field == "proto" and e.op == "==" and e.mask == 0xFF and e.value in not_protos:
             return FALSE
+        if first and e.field == "nonfirst":
+            return Const(e.op == "==" and e.value == 0)
         return e
     if isinstance(e, Const):
         return e
     if isinstance(e, Not):
-        a = simplify(e.arg, proto, not_protos)
+        a = simplify(e.arg, proto, not_protos, first)
         if isinstance(a, Const):
             return Const(not a.value)
         return a.arg if isinstance(a, Not) else Not(a)
     if isinstance(e, Cond):
-        t = simplify(e.test, proto, not_protos)
-        a, b = simplify(e.then, proto, not_protos), simplify(e.other, proto, not_protos)
+        t = simplify(e.test, proto, not_protos, first)
+        a = simplify(e.then, proto, not_protos, first)
+        b = simplify(e.other, proto, not_protos, first)
         if isinstance(t, Const):
             return a if t.value else b
         return Cond(t, a, b)
     is_and = isinstance(e, And)
     args = []
     for a in e.args:
-        a = simplify(a, proto, not_protos)
+        a = simplify(a, proto, not_protos, first)
         if isinstance(a, Const):
             if a.value != is_and:  # False in an And, True in an Or decides it
                 return a
@@ -852,6 +859,7 @@ class KernelWriter:
         self.default = default
         self.no_ip = no_ip
         self.byte_fields: dict[tuple, str] = {}
+        self.ports_known = False  # in a branch where F_PORTS is known to be set
 
     def var(self, f: Field) -> str:
         if isinstance(f, str):
@@ -862,35 +870,41 @@ class KernelWriter:
 
     def atom(self, a: Atom) -> str:
         if a.field == "frag":
-            return "(fl & 2) != 0"
+            return "((fl & 2) != 0)"
         if a.field == "nonfirst":
-            return "(fl & 4) != 0"
+            return "((fl & 4) != 0)"
         v = self.var(a.field)
         lhs = v if a.mask == full_mask(a.field) else f"({v} & {a.mask:#x})"
-        test = f"{lhs} {a.op} {a.value:#x}"
+        test = f"({lhs} {a.op} {a.value:#x})"
         if a.field in ("sport", "dport"):
-            return f"(ports and {test})"
+            return test if self.ports_known else f"(ports and {test})"
         if isinstance(a.field, tuple):
             return f"({v} >= 0 and {test})"
         return test
 
     def expr(self, e: Expr) -> str:
+        """A rule as one boolean expression over locals already loaded. (Branch-free
+        ``&``/``|`` measured 10% slower than short-circuit ``and``/``or`` on the
+        23-rule benchmark list.)"""
         if isinstance(e, Const):
             return "True" if e.value else "False"
         if isinstance(e, Atom):
             return self.atom(e)
         if isinstance(e, Not):
-            return f"not ({self.expr(e.arg)})"
+            return f"(not {self.expr(e.arg)})"
         if isinstance(e, Cond):
-            return f"(({self.expr(e.then)}) if ({self.expr(e.test)}) else ({self.expr(e.other)}))"
+            return f"({self.expr(e.then)} if {self.expr(e.test)} else {self.expr(e.other)})"
         joiner = " and " if isinstance(e, And) else " or "
-        return "(" + joiner.join(f"({self.expr(a)})" for a in e.args) + ")"
+        return "(" + joiner.join(self.expr(a) for a in e.args) + ")"
 
-    def branch(self, proto: int | None, others: frozenset, indent: str) -> list[str]:
-        """Rules specialised to one protocol value (``None``: none of ``others``)."""
+    def branch(self, proto: int | None, others: frozenset, indent: str,
+               first: bool = False) -> list[str]:
+        """Rules specialised to one protocol value (``None``: none of ``others``); with
+        ``first``, to a first fragment whose ports are present."""
+        self.ports_known = first
         body, used = [], set()
         for e, result in self.rules:
-            s = simplify(e, proto, others)
+            s = simplify(e, proto, others, first)
             if s == FALSE:
                 continue
             used |= {a.field for a in atoms(s)}
@@ -907,7 +921,8 @@ class KernelWriter:
                 loads += self.load(f, indent)
             elif f in ("saddr", "daddr", "sport", "dport"):
                 loads.append(f"{indent}{ANNO_VARS[f]} = np.int64(b.{f}[i])")
-            if f in ("sport", "dport") and f"{indent}ports = (fl & 8) != 0" not in loads:
+            if (f in ("sport", "dport") and not first
+                    and f"{indent}ports = (fl & 8) != 0" not in loads):
                 loads.append(f"{indent}ports = (fl & 8) != 0")
         return loads + body
 
@@ -947,6 +962,10 @@ class KernelWriter:
             lines.append("    pr = np.int64(b.proto[i])")
         for k, p in enumerate(protos):
             lines.append(f"    {'if' if k == 0 else 'elif'} pr == {p}:")
+            if p in (6, 17) and fields & {"sport", "dport", "nonfirst"}:
+                # the common case, a first fragment with its ports: no guards to test
+                lines.append(f"        if (fl & {F_NONFIRST | F_PORTS}) == {F_PORTS}:")
+                lines += self.branch(p, frozenset(), "            ", first=True)
             lines += self.branch(p, frozenset(), "        ")
         if protos:
             lines.append("    else:")
