@@ -65,6 +65,9 @@ class IPClassifier(Element):
         return "verdict" if iprules.flow_deterministic(self.compiled()) else None
 
     def make_state(self, n_outputs: int) -> np.ndarray:
+        if n_outputs > len(self.config.rules):  # Click: one pattern per output
+            raise ValueError(f"IPClassifier: {n_outputs} connected outputs but "
+                             f"{len(self.config.rules)} patterns; give one per output")
         self.kernel = iprules.build_kernel("ipclassifier", self.compiled(), drop(1), drop(0))
         return np.zeros(1, np.int64)
 

@@ -61,6 +61,10 @@ class IPFilter(Element):
         return "verdict" if iprules.flow_deterministic(self.compiled()) else None
 
     def make_state(self, n_outputs: int) -> np.ndarray:
+        for k, (_, result) in enumerate(self.compiled()):
+            if result >= max(n_outputs, 1):  # Click: "slot out of range"
+                raise ValueError(f"IPFilter: rules[{k}]: output {result} out of range (the "
+                                 f"element has {max(n_outputs, 1)} connected outputs)")
         self.kernel = iprules.build_kernel("ipfilter", self.compiled(), drop(2), drop(0))
         return np.zeros(1, np.int64)
 

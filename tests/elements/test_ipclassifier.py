@@ -162,3 +162,8 @@ def test_kernel_matches_oracle(rules, frames):
 def test_cache_role_only_for_five_tuple_rules():
     assert make("IPClassifier", rules=["udp port 53", "-"]).cache_role() == "verdict"
     assert make("IPClassifier", rules=["icmp type echo", "-"]).cache_role() is None
+
+
+def test_more_outputs_than_patterns_is_an_error():
+    with pytest.raises(ValueError, match="3 connected outputs but 2 patterns"):
+        make("IPClassifier", rules=["tcp", "-"]).make_state(3)

@@ -187,3 +187,10 @@ def test_cache_role_only_for_five_tuple_rules():
                                    "drop all"]).cache_role() == "verdict"
     assert make("IPFilter", rules=["allow tcp && syn", "drop all"]).cache_role() is None
     assert make("IPFilter", rules=["allow ip ttl > 3"]).cache_role() is None
+
+
+def test_an_action_beyond_the_connected_outputs_is_an_error():
+    el = make("IPFilter", rules=["allow tcp", "2 udp"])
+    with pytest.raises(ValueError, match=r"rules\[1\]: output 2 out of range \(the element "
+                                         r"has 2 connected outputs\)"):
+        el.make_state(2)
