@@ -270,3 +270,16 @@ def test_config_errors():
         make("IDSMatch")
     with pytest.raises(ValidationError, match="mode"):
         make("IDSMatch", rules=[], file="x", mode="inline")
+
+
+def test_example_runs():
+    from elementkit import example_yaml, run_graph
+
+    from elements.ids.idsmatch import IDSMatch
+    from msh.yamlgraph import load
+
+    g = load("<example>", text=example_yaml(IDSMatch))
+    frames = flow_frames([(0, b"GET /bin"), (8, b"/sh")])
+    seen, counters = run_graph(g, frames)
+    assert [port for port, _ in seen] == [0, 0, -1]
+    assert counters.element("ids")["drops"] == {"rule_drop": 1}
