@@ -71,7 +71,7 @@ def validate(args: argparse.Namespace) -> int:
 def run_args(p: argparse.ArgumentParser) -> None:
     _graph_args(p)
     p.add_argument("--batch", type=int, default=None, metavar="N",
-                   help="packets per batch (default: the runtime's, 256)")
+                   help="packets per batch (default: the runtime's, 1024)")
     p.add_argument("--no-jit", action="store_true",
                    help="run the kernels as plain Python (NUMBA_DISABLE_JIT=1): slow, for"
                    " debugging")

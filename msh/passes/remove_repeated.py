@@ -18,10 +18,22 @@ import networkx as nx
 from msh.passes.rewire import bypass, single_feeder
 
 
+# Header fields that are parts of others: a write to a part is a write to the whole.
+PARENTS = {"l4.ports": ("tcp", "udp"), "tcp.sum": ("tcp",), "udp.sum": ("udp",)}
+
+
+def _with_wholes(field: str) -> set[str]:
+    """The field and every field it is a part of (``ip.src`` -> ``ip``)."""
+    out = {field, *PARENTS.get(field, ())}
+    if "." in field:
+        out.add(field.split(".", 1)[0])
+    return out
+
+
 def _overlaps(writes: tuple[str, ...], fields: set[str]) -> bool:
-    """Header fields overlap when equal or one is a part of the other (ip / ip.src)."""
-    return any(w == f or w.startswith(f + ".") or f.startswith(w + ".")
-               for w in writes for f in fields)
+    """Fields overlap when equal or one is a part of the other (ip / ip.src, tcp /
+    l4.ports)."""
+    return any(w in _with_wholes(f) or f in _with_wholes(w) for w in writes for f in fields)
 
 
 def _earlier_twin(g: nx.MultiDiGraph, node: str) -> str | None:
