@@ -161,6 +161,11 @@ class Element:
         ``slot_of``/``touch``); None when every packet must run it."""
         return None
 
+    def check_connections(self, n_inputs: int, n_outputs: int) -> None:
+        """Raise ``ValueError`` if the config does not fit this many connected ports
+        (a rule naming an output that is not there). Graph validation calls it, so the
+        error names the element's place; ``make_state`` may rely on it having passed."""
+
     def make_state(self, n_outputs: int) -> tuple:
         """Arrays built once from the config; passed to the kernel as ``s``."""
         return (np.zeros(1, np.int64),)

@@ -199,6 +199,15 @@ def check_flow(nodes: dict[str, PortNode], edges: list[Edge], errs: ErrorList,
                  "add a source (FromPcap, TrafficGen) or connect `in -> ...`")
 
 
+def check_elements(g: nx.MultiDiGraph, errs: ErrorList) -> None:
+    """Each element's own check of its connected port counts (``check_connections``)."""
+    for name, el in G.elements(g):
+        try:
+            el.check_connections(G.n_inputs(g, name), G.n_outputs(g, name))
+        except ValueError as exc:
+            errs.add(g.nodes[name].get("where", NOWHERE), f"{label(name, el.kind())}: {exc}")
+
+
 def check_graph(g: nx.MultiDiGraph) -> ErrorList:
     """Port, cycle and entry checks on a built graph (e.g. after a compiler pass)."""
     errs = ErrorList()
@@ -216,6 +225,8 @@ def check_graph(g: nx.MultiDiGraph) -> ErrorList:
              for u, v, d in g.edges(data=True)]
     check_ports(nodes, edges, errs)
     check_flow(nodes, edges, errs, first)
+    if not errs:
+        check_elements(g, errs)
     return errs
 
 

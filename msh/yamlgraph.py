@@ -37,6 +37,7 @@ from msh.validate import (
     Edge,
     PortNode,
     check_config,
+    check_elements,
     check_flow,
     check_ports,
     did_you_mean,
@@ -720,4 +721,5 @@ def _build(f: GraphFile, flat: Flat, edges: list[Edge], scope: dict,
         G.add_element(g, element, where, owner=f.name)
     for e in edges:
         G.connect(g, e.src, e.sport, e.dst, e.dport, e.where)
+    check_elements(g, errs)
     return g

@@ -395,3 +395,24 @@ def test_a_bad_end_does_not_make_the_good_end_unconnected(tmp_path):
         "2:42: output 0 of 'a :: Counter' is connected twice: to 'b' (line 2) and to 'c'",
         "2:47: graph output 1 is not connected, but graph output 2 is",
     ]
+
+
+def test_element_checks_of_connected_ports_are_located(tmp_path, monkeypatch):
+    from elements.element import lookup
+
+    def check(self, n_inputs, n_outputs):
+        if n_outputs != 2:
+            raise ValueError(f"wants 2 outputs, has {n_outputs} (inputs: {n_inputs})")
+
+    monkeypatch.setattr(lookup("Tee"), "check_connections", check)
+    path = write(tmp_path, """\
+        elements: {t: Tee, d: Discard}
+        connections: ["in -> t -> out", "t[1] -> d", "t[2] -> [1]d"]
+    """)
+    assert errors(path) == ["1:12: 't :: Tee': wants 2 outputs, has 3 (inputs: 1)"]
+    g = load(path.parent / "ok.yaml", text="elements: {t: Tee, d: Discard}\n"
+             "connections: ['in -> t -> out', 't[1] -> d']\n")
+    assert check_graph(g).problems == []
+    G.connect(g, "t", 2, "d", 1)
+    assert [p.message for p in check_graph(g).problems] == [
+        "'t :: Tee': wants 2 outputs, has 3 (inputs: 1)"]
