@@ -162,8 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                 total += n
                 per_batch.append(dt / n)
         ns = elapsed / total
-        a = state.ac_cs
-        c = state.ac_ci
+        a, c = state.ac
         res = {
             "patterns": n_pat, "packets": total, "batch": BATCH,
             "automaton_states": int(a.delta.shape[0] + c.delta.shape[0]),

@@ -35,10 +35,9 @@ MAX_PENDING = 256  # rules satisfied by one packet
 
 
 class IDSState(NamedTuple):
-    ac_cs: Automaton  # case-sensitive contents
-    ac_ci: Automaton  # nocase contents (folded)
-    cs_content: np.ndarray  # int32: automaton pattern -> content number
-    ci_content: np.ndarray
+    ac: tuple  # (case-sensitive, nocase) Automaton: one type, so a kernel indexes it
+    pat_content: np.ndarray  # int32: automaton w's pattern k -> content pat_content[base[w] + k]
+    pat_base: np.ndarray  # int64[2]
     c_rule: np.ndarray  # int32 per content: its rule
     c_offset: np.ndarray  # int64: first stream offset a match may start at
     c_end: np.ndarray  # int64: stream offset a match must end by (exclusive)
@@ -48,18 +47,14 @@ class IDSState(NamedTuple):
     r_proto: np.ndarray  # uint8: 0 = any
     r_bidir: np.ndarray  # uint8
     r_bits: np.ndarray  # int32[rules, 2]: first content bit, number of contents
-    r_nets: np.ndarray  # int32[rules, 4]: src start, src end, dst start, dst end (into net_*)
-    r_ports: np.ndarray  # int32[rules, 4]: the same for sport/dport (into port_*)
-    net: np.ndarray  # uint32[n, 2]: address, mask
-    net_neg: np.ndarray  # uint8
-    port: np.ndarray  # int32[n, 2]: low, high
-    port_neg: np.ndarray  # uint8
+    r_spec: np.ndarray  # int32[rules, 8]: [start, end) into spec of src, dst, sport, dport
+    spec: np.ndarray  # int64[n, 2]: inclusive ranges (nets as address ranges, ports)
+    spec_neg: np.ndarray  # uint8: the range is negated
     headless: np.ndarray  # int32: rules without content (header match only)
     ft: FlowTable
     f_next: np.ndarray  # int64 per flow slot: next expected sequence number
     f_base: np.ndarray  # int64: sequence number of stream offset 0
-    f_cs: np.ndarray  # int32: automaton states
-    f_ci: np.ndarray
+    f_ac: np.ndarray  # int32[slots, 2]: automaton states; row ``slots``: scratch
     f_flags: np.ndarray  # uint8: FL_BLOCKED
     f_bits: np.ndarray  # uint64[slots + 1, words]: fired rules, matched contents; the last
     #                     row is scratch for packets scanned without flow state
@@ -69,28 +64,19 @@ class IDSState(NamedTuple):
     stats: np.ndarray  # int64[len(STAT_NAMES)]
 
 
-@njit(cache=True, inline="always")
-def _in_nets(s, lo, hi, addr):
-    pos = False
-    seen_pos = False
-    for k in range(lo, hi):
-        hit = (np.uint32(addr) & s.net[k, 1]) == s.net[k, 0]
-        if s.net_neg[k]:
-            if hit:
-                return False
-        else:
-            seen_pos = True
-            pos = pos or hit
-    return pos or not seen_pos
+# The kernel is written with one call site per helper: the runtime inlines every helper
+# into the walk recursively, so each extra call site is another copy to compile.
 
 
 @njit(cache=True, inline="always")
-def _in_ports(s, lo, hi, p):
+def _in_spec(s, lo, hi, v):
+    """``v`` is in some positive range of ``spec[lo:hi]`` (or there is none) and in no
+    negated one."""
     pos = False
     seen_pos = False
     for k in range(lo, hi):
-        hit = s.port[k, 0] <= p and p <= s.port[k, 1]
-        if s.port_neg[k]:
+        hit = s.spec[k, 0] <= v and v <= s.spec[k, 1]
+        if s.spec_neg[k]:
             if hit:
                 return False
         else:
@@ -103,14 +89,25 @@ def _in_ports(s, lo, hi, p):
 def _header_ok(s, r, proto, saddr, daddr, sport, dport):
     if s.r_proto[r] != 0 and s.r_proto[r] != proto:
         return False
-    n = s.r_nets[r]
-    p = s.r_ports[r]
-    if (_in_nets(s, n[0], n[1], saddr) and _in_nets(s, n[2], n[3], daddr)
-            and _in_ports(s, p[0], p[1], sport) and _in_ports(s, p[2], p[3], dport)):
-        return True
-    return bool(s.r_bidir[r]) and (
-        _in_nets(s, n[0], n[1], daddr) and _in_nets(s, n[2], n[3], saddr)
-        and _in_ports(s, p[0], p[1], dport) and _in_ports(s, p[2], p[3], sport))
+    for d in range(2):  # d = 1: the reverse direction, for '<>' rules
+        if d == 1 and not s.r_bidir[r]:
+            return False
+        ok = True
+        for f in range(4):
+            if f == 0:
+                v = saddr if d == 0 else daddr
+            elif f == 1:
+                v = daddr if d == 0 else saddr
+            elif f == 2:
+                v = sport if d == 0 else dport
+            else:
+                v = dport if d == 0 else sport
+            if not _in_spec(s, s.r_spec[r, 2 * f], s.r_spec[r, 2 * f + 1], np.int64(v)):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -135,53 +132,50 @@ def _satisfy(s, row, r, npend):
 
 
 @njit(cache=True)
-def _content_hit(s, c, end, row, npend, proto, saddr, daddr, sport, dport):
-    """Content ``c`` occurs in the stream ending at offset ``end`` (exclusive)."""
+def _content_hit(s, c, end, row, proto, saddr, daddr, sport, dport):
+    """Content ``c`` occurs in the stream ending at offset ``end`` (exclusive): the rule
+    it completes, or -1."""
     if end - s.c_len[c] < s.c_offset[c] or end > s.c_end[c]:
-        return npend
+        return -1
     r = s.c_rule[c]
     if _bit(s.f_bits, row, r):
-        return npend
+        return -1
     if not _header_ok(s, r, proto, saddr, daddr, sport, dport):
-        return npend
+        return -1
     bit = s.c_bit[c]
     if bit >= 0:
         _set(s.f_bits, row, bit)
         first = s.r_bits[r, 0]
         for k in range(first, first + s.r_bits[r, 1]):
             if not _bit(s.f_bits, row, k):
-                return npend
-    return _satisfy(s, row, r, npend)
+                return -1
+    return r
 
 
 @njit(cache=True)
-def _scan(s, data, start, end, off, cs, ci, row, npend, proto, saddr, daddr, sport, dport):
-    """Run both automata over ``data[start:end]`` whose first byte is stream offset
-    ``off``; returns the automaton states and the number of pending rules."""
-    a = s.ac_cs
-    f = s.ac_ci
-    use_cs = a.pat_len.shape[0] > 0
-    use_ci = f.pat_len.shape[0] > 0
-    for p in range(start, end):
-        byte = data[p]
-        pos = off + (p - start) + 1
-        if use_cs:
-            cs = a.delta[cs, a.cls[byte]]
-            t = a.first[cs]
+def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dport):
+    """Run both automata from ``states`` over ``data[start:end]``, whose first byte is
+    stream offset ``off``, updating ``states``; rules completed are queued in
+    ``pending``. Returns how many are queued."""
+    npend = 0
+    for w in range(2):
+        a = s.ac[w]
+        if a.pat_len.shape[0] == 0:
+            continue
+        base = s.pat_base[w]
+        st = states[w]
+        for p in range(start, end):
+            st = a.delta[st, a.cls[data[p]]]
+            t = a.first[st]
             while t >= 0:
                 for q in range(a.out_ptr[t], a.out_ptr[t + 1]):
-                    npend = _content_hit(s, s.cs_content[a.out_ids[q]], pos, row, npend,
-                                         proto, saddr, daddr, sport, dport)
+                    r = _content_hit(s, s.pat_content[base + a.out_ids[q]], off + (p - start) + 1,
+                                     row, proto, saddr, daddr, sport, dport)
+                    if r >= 0:
+                        npend = _satisfy(s, row, r, npend)
                 t = a.link[t]
-        if use_ci:
-            ci = f.delta[ci, f.cls[byte]]
-            t = f.first[ci]
-            while t >= 0:
-                for q in range(f.out_ptr[t], f.out_ptr[t + 1]):
-                    npend = _content_hit(s, s.ci_content[f.out_ids[q]], pos, row, npend,
-                                         proto, saddr, daddr, sport, dport)
-                t = f.link[t]
-    return cs, ci, npend
+        states[w] = st
+    return npend
 
 
 @njit(cache=True)
@@ -215,10 +209,8 @@ def ids_kernel(b, i, s, inp):
     sport = b.sport[i]
     dport = b.dport[i]
     scratch = s.f_bits.shape[0] - 1
-    row = scratch
-    npend = 0
     slot = -1
-    seq = np.int64(0)
+    fresh = False
     if proto == IP_PROTO_TCP:
         now = b.timestamp[i]
         h = b.flow_hash[i]
@@ -226,49 +218,45 @@ def ids_kernel(b, i, s, inp):
         slot = ft_insert(s.ft, h, saddr, daddr, sport, dport, proto, now, now + s.params[1])
         if slot < 0:
             s.stats[S_FLOW_FULL] += 1
-        else:
-            seq = np.int64(rd32(row_data, l4 + 4)) + ((row_data[l4 + 13] >> 1) & 1)  # SYN: +1
-            seq &= 0xFFFFFFFF
-            if fresh:
-                s.f_next[slot] = seq
-                s.f_base[slot] = seq
-                s.f_cs[slot] = 0
-                s.f_ci[slot] = 0
-                s.f_flags[slot] = 0
-                s.f_bits[slot, :] = 0
-            elif s.f_flags[slot] & FL_BLOCKED:
-                return drop(2)
+        elif fresh:
+            s.f_flags[slot] = 0
+            s.f_bits[slot, :] = 0
+        elif s.f_flags[slot] & FL_BLOCKED:
+            return drop(2)
     s.stats[S_INSPECTED] += 1
     s.stats[S_BYTES] += end - start
+    # What to scan, from which automaton states, at which stream offset.
+    row = scratch
+    states = s.f_ac[scratch]
+    states[:] = 0
+    off = 0
     if slot >= 0:
         row = slot
         n = end - start
+        seq = (np.int64(rd32(row_data, l4 + 4)) + ((row_data[l4 + 13] >> 1) & 1)) & 0xFFFFFFFF
+        if fresh:  # offset 0: the byte after the SYN, or this segment's first byte
+            s.f_next[slot] = seq
+            s.f_base[slot] = seq
+            s.f_ac[slot, :] = 0
         d = (seq - s.f_next[slot]) & 0xFFFFFFFF
         if d >= 0x80000000:
             d -= 0x100000000
         off = (seq - s.f_base[slot]) & 0xFFFFFFFF
         if d == 0 or (d < 0 and d + n > 0):  # in order, or overlapping what was scanned
-            skip = -d
-            cs, ci, npend = _scan(s, row_data, start + skip, end, off + skip, s.f_cs[slot],
-                                  s.f_ci[slot], row, npend, proto, saddr, daddr, sport, dport)
-            s.f_cs[slot] = cs
-            s.f_ci[slot] = ci
+            start -= d
+            off -= d
+            states = s.f_ac[slot]
             s.f_next[slot] = (seq + n) & 0xFFFFFFFF
         elif d > 0 and n > 0:  # a hole before it: the stream restarts here
             s.stats[S_OOO] += 1
-            cs, ci, npend = _scan(s, row_data, start, end, off, 0, 0, row, npend, proto, saddr,
-                                  daddr, sport, dport)
-            s.f_cs[slot] = cs
-            s.f_ci[slot] = ci
+            s.f_ac[slot, :] = 0
+            states = s.f_ac[slot]
             s.f_next[slot] = (seq + n) & 0xFFFFFFFF
         elif n > 0:  # wholly behind: a retransmission or a late hole filler, alone
             s.stats[S_OLD] += 1
-            _, _, npend = _scan(s, row_data, start, end, off, 0, 0, row, npend, proto, saddr,
-                                daddr, sport, dport)
     else:
         s.f_bits[scratch, :] = 0
-        _, _, npend = _scan(s, row_data, start, end, 0, 0, 0, row, npend, proto, saddr, daddr,
-                            sport, dport)
+    npend = _scan(s, row_data, start, end, off, states, row, proto, saddr, daddr, sport, dport)
     for k in range(s.headless.shape[0]):
         r = s.headless[k]
         if not _bit(s.f_bits, row, r) and _header_ok(s, r, proto, saddr, daddr, sport, dport):
@@ -327,15 +315,6 @@ class IDSMatchConfig(ElementConfig):
         return self
 
 
-def _ranges(entries, lists):
-    """Append ``entries`` to ``lists`` (values, negs); return their (start, end)."""
-    start = len(lists[0])
-    for a, b_, neg in entries:
-        lists[0].append((a, b_))
-        lists[1].append(neg)
-    return start, len(lists[0])
-
-
 def compile_rules(rules: list[Rule], flows: int) -> IDSState:
     """The kernel's arrays for ``rules``: automata, per-content and per-rule tables."""
     n_rules = len(rules)
@@ -351,20 +330,24 @@ def compile_rules(rules: list[Rule], flows: int) -> IDSState:
     words = max(1, (bit + 63) // 64)
     cs = [k for k, (_, c) in enumerate(contents) if not c.nocase]
     ci = [k for k, (_, c) in enumerate(contents) if c.nocase]
-    nets: tuple[list, list] = ([], [])
-    ports: tuple[list, list] = ([], [])
-    r_nets = np.zeros((n_rules, 4), np.int32)
-    r_ports = np.zeros((n_rules, 4), np.int32)
+    spec, spec_neg = [], []
+    r_spec = np.zeros((n_rules, 8), np.int32)
     for r, rule in enumerate(rules):
-        r_nets[r] = _ranges(rule.src, nets) + _ranges(rule.dst, nets)
-        r_ports[r] = _ranges(rule.sport, ports) + _ranges(rule.dport, ports)
+        nets = [(a, a | (~m & 0xFFFFFFFF), neg) for a, m, neg in rule.src], [
+            (a, a | (~m & 0xFFFFFFFF), neg) for a, m, neg in rule.dst]
+        for f, entries in enumerate((*nets, rule.sport, rule.dport)):
+            r_spec[r, 2 * f] = len(spec)
+            for lo, hi, neg in entries:
+                spec.append((lo, hi))
+                spec_neg.append(neg)
+            r_spec[r, 2 * f + 1] = len(spec)
     ft = make_flowtable(flows)
     slots = ft.used.shape[0]
     return IDSState(
-        ac_cs=build([contents[k][1].pattern for k in cs]),
-        ac_ci=build([contents[k][1].pattern for k in ci], nocase=True),
-        cs_content=np.array(cs, np.int32),
-        ci_content=np.array(ci, np.int32),
+        ac=(build([contents[k][1].pattern for k in cs]),
+            build([contents[k][1].pattern for k in ci], nocase=True)),
+        pat_content=np.array(cs + ci, np.int32),
+        pat_base=np.array([0, len(cs)], np.int64),
         c_rule=np.array([r for r, _ in contents], np.int32),
         c_offset=np.array([c.offset for _, c in contents], np.int64),
         c_end=np.array([c.offset + c.depth if c.depth >= 0 else NO_END for _, c in contents],
@@ -375,18 +358,14 @@ def compile_rules(rules: list[Rule], flows: int) -> IDSState:
         r_proto=np.array([r.proto for r in rules], np.uint8),
         r_bidir=np.array([r.bidirectional for r in rules], np.uint8),
         r_bits=r_bits,
-        r_nets=r_nets,
-        r_ports=r_ports,
-        net=np.array(nets[0], np.uint32).reshape(-1, 2),
-        net_neg=np.array(nets[1], np.uint8),
-        port=np.array(ports[0], np.int32).reshape(-1, 2),
-        port_neg=np.array(ports[1], np.uint8),
+        r_spec=r_spec,
+        spec=np.array(spec, np.int64).reshape(-1, 2),
+        spec_neg=np.array(spec_neg, np.uint8),
         headless=np.array([r for r, rule in enumerate(rules) if not rule.contents], np.int32),
         ft=ft,
         f_next=np.zeros(slots, np.int64),
         f_base=np.zeros(slots, np.int64),
-        f_cs=np.zeros(slots, np.int32),
-        f_ci=np.zeros(slots, np.int32),
+        f_ac=np.zeros((slots + 1, 2), np.int32),
         f_flags=np.zeros(slots, np.uint8),
         f_bits=np.zeros((slots + 1, words), np.uint64),
         pending=np.zeros(MAX_PENDING, np.int32),
