@@ -140,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--input: the graph reads its packets from '{sources[0]}' and has"
                         " no 'input' parameter to set")
     t0 = time.perf_counter()
-    program = Program(g, args.batch or DEFAULT_BATCH)
+    try:
+        program = Program(g, args.batch or DEFAULT_BATCH)
+    except ValueError as exc:  # an element's make_state rejected its config
+        raise UserError(f"{args.graph}: {exc}") from None
     _warm_up(program)
     compile_s = time.perf_counter() - t0
     progress = not args.no_progress and sys.stderr.isatty()

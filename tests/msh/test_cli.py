@@ -142,7 +142,7 @@ def test_run_source_graph_without_input_param_rejects_input(trace, tmp_path, cap
     assert capsys.readouterr().out.splitlines()[-1].startswith("10 packets in ")
 
 
-def test_run_user_errors_exit_2(tmp_path, capsys):
+def test_run_user_errors_exit_2(trace, tmp_path, capsys):
     corrupt = tmp_path / "bad.pcap"
     corrupt.write_bytes(b"not a pcap file at all, no")
     assert main(["run", DEMO, "--input", str(corrupt)]) == 2
@@ -153,6 +153,11 @@ def test_run_user_errors_exit_2(tmp_path, capsys):
     assert "packets can loop" in capsys.readouterr().err
     assert main(["run", DEMO, "--batch", "0"]) == 2
     assert "--batch must be at least 1" in capsys.readouterr().err
+    graph = tmp_path / "ipf.yaml"  # an error only make_state finds: no traceback either
+    graph.write_text("elements: {f: {kind: IPFilter, config: {rules: ['2 tcp', allow]}}}\n"
+                     "connections: [in -> f -> out]\n")
+    assert main(["run", str(graph), "--input", str(trace)]) == 2
+    assert "out of range" in capsys.readouterr().err
 
 
 def test_run_without_any_trace_plays_the_default(monkeypatch, tmp_path, capsys):
