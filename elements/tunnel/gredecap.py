@@ -7,9 +7,10 @@ from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
-from elements.net import fold, rd16, rd32, sum16
+from elements.net import fold, internet_checksum, rd16, rd32, sum16
 from elements.tunnel.greencap import ETHERTYPE_IPV4, GRE_C, GRE_K, GRE_S, IPPROTO_GRE
-from elements.tunnel.outer import DecapConfig, endpoint_ok, enter_inner, outer_payload
+from elements.tunnel.outer import (DecapConfig, endpoint_ok, endpoint_ok_reference, enter_inner,
+                                   enter_inner_reference, outer_payload, outer_payload_reference)
 
 # R (routing), s (strict source route), recursion control, reserved0: RFC 2784 says to
 # discard packets with any of them set; version must be 0.
@@ -98,3 +99,33 @@ class GREDecap(Element):
     def make_state(self, n_outputs: int) -> tuple:
         key = self.config.key
         return self.config.endpoints(), np.array([key is not None, key or 0], np.int64)
+
+    def reference(self, pkt, inp: int) -> int:
+        start, end = outer_payload_reference(pkt, IPPROTO_GRE)
+        if start < 0:
+            return -1 - end
+        if not endpoint_ok_reference(pkt, self.config.endpoints()):
+            return -1 - 3
+        gre = bytes(pkt.buf[start:end])
+        if len(gre) < 4:
+            return -1 - 5
+        flags = int.from_bytes(gre[:2], "big")
+        if flags & GRE_MUST_BE_ZERO:
+            return -1 - 5
+        fields = [bit for bit in (GRE_C, GRE_K, GRE_S) if flags & bit]
+        hl = 4 + 4 * len(fields)
+        if len(gre) < hl:
+            return -1 - 5
+        if int.from_bytes(gre[2:4], "big") != ETHERTYPE_IPV4:
+            return -1 - 6
+        if flags & GRE_C and internet_checksum(gre) != 0:
+            return -1 - 7
+        key = None
+        if flags & GRE_K:
+            at = 4 + 4 * fields.index(GRE_K)
+            key = int.from_bytes(gre[at : at + 4], "big")
+        if key != self.config.key:
+            return -1 - 8
+        if not enter_inner_reference(pkt, start + hl, end):
+            return -1 - 4
+        return 0

@@ -7,8 +7,8 @@ from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
-from elements.net import fold, sum16, wr16, wr32
-from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4
+from elements.net import fold, internet_checksum, sum16, wr16, wr32
+from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4, push_ipv4_reference
 
 IPPROTO_GRE = 47
 GRE_C, GRE_K, GRE_S = 0x8000, 0x2000, 0x1000
@@ -92,4 +92,28 @@ class GREEncap(Element):
         flags = (GRE_C if c.checksum else 0) | (GRE_K if c.key is not None else 0) | (
             GRE_S if c.seq else 0)
         gre = np.array([flags, c.key or 0], np.int64)
+        self.ref_count = [0, 0]  # the reference's ID and sequence counters
         return encap_params(IPPROTO_GRE, c), gre, np.zeros(2, np.int64)
+
+    def reference(self, pkt, inp: int) -> int:
+        c = self.config
+        header = bytearray(b"\x00\x00\x08\x00")
+        if c.checksum:
+            header[0] |= 0x80
+            header += bytes(4)
+        if c.key is not None:
+            header[0] |= 0x20
+            header += c.key.to_bytes(4, "big")
+        if c.seq:
+            header[0] |= 0x10
+            header += (self.ref_count[1] & 0xFFFFFFFF).to_bytes(4, "big")
+        payload = pkt.frame
+        l3 = push_ipv4_reference(pkt, encap_params(IPPROTO_GRE, c), self.ref_count[0], len(header))
+        if l3 < 0:
+            return l3
+        self.ref_count[0] += 1
+        self.ref_count[1] += c.seq
+        if c.checksum:
+            header[4:6] = internet_checksum(bytes(header) + payload).to_bytes(2, "big")
+        pkt.buf[l3 + 20 : l3 + 20 + len(header)] = header
+        return 0

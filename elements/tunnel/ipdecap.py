@@ -5,7 +5,8 @@ from __future__ import annotations
 from numba import njit
 
 from elements.element import Element, drop
-from elements.tunnel.outer import DecapConfig, endpoint_ok, enter_inner, outer_payload
+from elements.tunnel.outer import (DecapConfig, endpoint_ok, endpoint_ok_reference, enter_inner,
+                                   enter_inner_reference, outer_payload, outer_payload_reference)
 
 IPPROTO_IPIP = 4
 
@@ -58,3 +59,13 @@ class IPDecap(Element):
 
     def make_state(self, n_outputs: int):
         return self.config.endpoints()
+
+    def reference(self, pkt, inp: int) -> int:
+        start, end = outer_payload_reference(pkt, IPPROTO_IPIP)
+        if start < 0:
+            return -1 - end
+        if not endpoint_ok_reference(pkt, self.config.endpoints()):
+            return -1 - 3
+        if not enter_inner_reference(pkt, start, end):
+            return -1 - 4
+        return 0

@@ -7,7 +7,7 @@ from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
-from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4
+from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4, push_ipv4_reference
 
 
 @njit(cache=True)
@@ -62,4 +62,13 @@ class IPEncap(Element):
     kernel = staticmethod(ipencap_kernel)
 
     def make_state(self, n_outputs: int) -> tuple:
+        self.ref_ident = 0
         return encap_params(self.config.proto, self.config), np.zeros(1, np.int64)
+
+    def reference(self, pkt, inp: int) -> int:
+        l3 = push_ipv4_reference(pkt, encap_params(self.config.proto, self.config),
+                                 self.ref_ident, 0)
+        if l3 < 0:
+            return l3  # drop(0) too_big is -1, drop(1) no_headroom is -2
+        self.ref_ident += 1
+        return 0

@@ -7,6 +7,8 @@ annotations are re-derived (``mark_ip``) for the header the packet now starts wi
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from numba import njit
 from pydantic import Field
@@ -14,7 +16,8 @@ from pydantic import Field
 from elements.batch import F_FRAG, F_IP
 from elements.element import ElementConfig
 
-from elements.net import IPv4Address, fold, ip_room, ipv4_int, mark_ip, rd16, sum16, wr16, wr32
+from elements.net import (IPv4Address, fold, internet_checksum, ip_room, ipv4_int, mark_ip,
+                          mark_ip_reference, rd16, sum16, wr16, wr32)
 
 # Layout of the ``params`` array of an encapsulating element.
 P_PROTO, P_SRC, P_DST, P_TOS, P_TTL, P_DF, P_MTU = range(7)
@@ -132,3 +135,56 @@ def encap_params(proto: int, config) -> np.ndarray:
     p[P_DF] = config.df
     p[P_MTU] = config.mtu or 0
     return p
+
+
+# ---- plain Python for the references (the tests' oracles) ------------------------------
+
+
+def push_ipv4_reference(pkt, params: np.ndarray, ident: int, extra: int) -> int:
+    """``push_ipv4`` on an ``elements.reference.Packet``."""
+    total = pkt.length + 20 + extra
+    if params[P_MTU] and total > params[P_MTU]:
+        return -1
+    l3 = pkt.head - 20 - extra
+    if l3 < 0 or total > 0xFFFF:
+        return -2
+    header = bytearray(struct.pack(
+        "!BBHHHBBH4s4s", 0x45, int(params[P_TOS]), total, ident & 0xFFFF,
+        0x4000 if params[P_DF] else 0, int(params[P_TTL]), int(params[P_PROTO]), 0,
+        int(params[P_SRC]).to_bytes(4, "big"), int(params[P_DST]).to_bytes(4, "big")))
+    header[10:12] = internet_checksum(bytes(header)).to_bytes(2, "big")
+    pkt.buf[l3 : l3 + 20] = header
+    pkt.head, pkt.length = l3, total
+    mark_ip_reference(pkt, l3)
+    pkt.dst_anno = int(params[P_DST])
+    return l3
+
+
+def outer_payload_reference(pkt, proto: int) -> tuple[int, int]:
+    """``outer_payload`` on an ``elements.reference.Packet``."""
+    if not pkt.flags & F_IP or pkt.l3 < pkt.head or pkt.head + pkt.length - pkt.l3 < 20:
+        return -1, 0
+    if pkt.proto != proto:
+        return -1, 1
+    if pkt.flags & F_FRAG:
+        return -1, 2
+    end = min(pkt.head + pkt.length, pkt.l3 + pkt.u16(pkt.l3 + 2))
+    return (pkt.l4, end) if pkt.l4 <= end else (-1, 0)
+
+
+def enter_inner_reference(pkt, inner: int, end: int) -> bool:
+    """``enter_inner`` on an ``elements.reference.Packet``."""
+    if end - inner < 20 or pkt.buf[inner] >> 4 != 4:
+        return False
+    hlen = (pkt.buf[inner] & 15) * 4
+    ip_len = pkt.u16(inner + 2)
+    if hlen < 20 or not hlen <= ip_len <= end - inner:
+        return False
+    pkt.head, pkt.length = inner, ip_len
+    mark_ip_reference(pkt, inner)
+    pkt.dst_anno = pkt.daddr
+    return True
+
+
+def endpoint_ok_reference(pkt, ep: np.ndarray) -> bool:
+    return (not ep[0] or pkt.saddr == ep[1]) and (not ep[2] or pkt.daddr == ep[3])

@@ -2,7 +2,8 @@
 for the outer headers and exact round trips."""
 
 import pytest
-from elementkit import any_frames, example_yaml, make, mark, outcome, run_graph, run_kernel
+from elementkit import (any_frames, compare, example_yaml, make, mark, outcome, run_graph,
+                        run_kernel)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -203,3 +204,23 @@ def test_examples_load_and_run(cls, frame, out):
 def test_bad_config(kind, config, message):
     with pytest.raises(ValidationError, match=message):
         make(kind, **config)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(any_frames(ether=False) | inner_packets, min_size=1, max_size=6),
+       st.sampled_from([
+           ("IPEncap", {"proto": 4, "src": LOCAL, "dst": REMOTE, "mtu": 600, "df": True}),
+           ("GREEncap", {"src": LOCAL, "dst": REMOTE, "key": 5, "checksum": True, "seq": True,
+                         "mtu": 700}),
+           ("GREEncap", {"src": LOCAL, "dst": REMOTE}),
+           ("IPDecap", {}), ("IPDecap", {"src": REMOTE}),
+           ("GREDecap", {}), ("GREDecap", {"key": 5, "dst": LOCAL})]))
+def test_kernel_equals_reference(frames, kind_config):
+    kind, config = kind_config
+    frames = [f for f in frames if len(f) <= 1900]
+    if kind.endswith("Decap"):  # give the decapsulators some real tunnel packets too
+        frames += [bytes(IP(src=REMOTE, dst=LOCAL, proto=4) / f) for f in frames[:2]]
+        frames += [bytes(IP(src=REMOTE, dst=LOCAL) / GRE(proto=0x0800, key_present=1, key=5,
+                                                       chksum_present=1) / f)
+                   for f in frames[:2]]
+    compare(make(kind, **config), frames, annotations=mark(frames, 0))
