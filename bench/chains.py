@@ -127,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"versions": versions(), "pcap": pcap, "chains": [], "sweep": []}
     for path in a.chains or DEFAULT_CHAINS:
-        make = lambda path=path: load_chain(path)  # noqa: E731
+        make = lambda path=path: load_chain(path)
         result = bench_chain(Path(path).stem, make, pcap, a.packets, a.runs, a.batch)
         result["compile_s"] = compile_times(make)
         doc["chains"].append(result)
     for length in range(1, a.sweep + 1):
-        make = lambda n=length: sweep_chain(n)  # noqa: E731
+        make = lambda n=length: sweep_chain(n)
         point = bench_chain(f"sweep-{length}", make, pcap, a.packets, a.runs, a.batch)
         doc["sweep"].append({"length": length, **point})
     if doc["sweep"]:
