@@ -93,10 +93,11 @@ class MaglevState(NamedTuple):
     b_port: np.ndarray  # int32[max_backends]: -1 keeps the port
     picks: np.ndarray  # int64[max_backends]: new flows sent to each backend
     ft: FlowTable
-    kind: np.ndarray  # uint8[slots]: FORWARD or REVERSE entry
-    f_addr: np.ndarray  # uint32[slots]: forward entry: the flow's backend address
-    f_port: np.ndarray  # int32[slots]: forward entry: its port (-1 keep); reverse: the VIP port
-    peer: np.ndarray  # int64[slots]: the slot of the other direction's entry
+    # Per flow-table slot, in one row so that a packet touches one more cache line:
+    # [0] = kind (FORWARD/REVERSE) | port << 8 | addr << 32, where a forward entry holds
+    # its backend's address and port + 1 (0: keep the port) and a reverse entry the port
+    # the client used; [1] = the slot of the other direction's entry.
+    val: np.ndarray  # uint64[slots, 2]
     stats: np.ndarray  # int64[3]: new flows, packets of known flows, replies
 
 
@@ -115,26 +116,30 @@ def maglevlb_kernel(b, i, s, inp):
     proto = b.proto[i]
     if inp == 1:  # a reply from a backend: give it the VIP back
         k = ft_lookup(ft, b.flow_hash[i], saddr, daddr, sport, dport, proto, now)
-        if k < 0 or s.kind[k] != REVERSE:
+        if k < 0:
+            return drop(8)
+        v = s.val[k, 0]
+        if v & np.uint64(0xFF) != REVERSE:
             return drop(8)
         ft.expiry[k] = expiry
-        ft.expiry[s.peer[k]] = expiry
+        ft.expiry[s.val[k, 1]] = expiry
         s.stats[S_REPLIES] += 1
         set_saddr(b, i, np.uint32(s.cfg[C_VIP]))
-        set_sport(b, i, np.uint32(s.f_port[k]))
+        set_sport(b, i, np.uint32((v >> np.uint64(8)) & np.uint64(0xFFFF)))
         rehash(b, i)
         return 1
     if daddr != s.cfg[C_VIP] or (s.cfg[C_VPORT] >= 0 and dport != s.cfg[C_VPORT]):
         return drop(4)
     k = ft_lookup(ft, b.flow_hash[i], saddr, daddr, sport, dport, proto, now)
     if k >= 0:
-        if s.kind[k] != FORWARD:
+        v = s.val[k, 0]
+        if v & np.uint64(0xFF) != FORWARD:
             return drop(7)  # the 5-tuple is some flow's reply tuple
         ft.expiry[k] = expiry
-        ft.expiry[s.peer[k]] = expiry
+        ft.expiry[s.val[k, 1]] = expiry
         s.stats[S_STUCK] += 1
-        addr = s.f_addr[k]
-        port = s.f_port[k]
+        addr = np.uint32(v >> np.uint64(32))
+        port = np.int64((v >> np.uint64(8)) & np.uint64(0xFFFFFF)) - 1
     else:
         j = s.table[np.int64(b.flow_hash[i]) % s.table.shape[0]]
         if j < 0:
@@ -152,13 +157,11 @@ def maglevlb_kernel(b, i, s, inp):
         if r < 0:
             ft_remove(ft, k)
             return drop(6)
-        s.kind[k] = FORWARD
-        s.f_addr[k] = addr
-        s.f_port[k] = port
-        s.peer[k] = r
-        s.kind[r] = REVERSE
-        s.f_port[r] = dport
-        s.peer[r] = k
+        s.val[k, 0] = (np.uint64(FORWARD) | (np.uint64(port + 1) << np.uint64(8))
+                      | (np.uint64(addr) << np.uint64(32)))
+        s.val[k, 1] = r
+        s.val[r, 0] = np.uint64(REVERSE) | (np.uint64(dport) << np.uint64(8))
+        s.val[r, 1] = k
         s.picks[j] += 1
         s.stats[S_NEW] += 1
     set_daddr(b, i, addr)
@@ -241,10 +244,7 @@ class MaglevLB(Element):
             b_port=np.full(c.max_backends, -1, np.int32),
             picks=np.zeros(c.max_backends, np.int64),
             ft=ft,
-            kind=np.zeros(slots, np.uint8),
-            f_addr=np.zeros(slots, np.uint32),
-            f_port=np.zeros(slots, np.int32),
-            peer=np.zeros(slots, np.int64),
+            val=np.zeros((slots, 2), np.uint64),
             stats=np.zeros(3, np.int64),
         )
         self.set_backends(state, c.backends)
