@@ -156,25 +156,32 @@ def _content_hit(s, c, end, row, proto, saddr, daddr, sport, dport):
 def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dport):
     """Run both automata from ``states`` over ``data[start:end]``, whose first byte is
     stream offset ``off``, updating ``states``; rules completed are queued in
-    ``pending``. Returns how many are queued."""
+    ``pending``. Returns how many are queued. Both automata advance in the same loop:
+    two independent load chains, so the CPU overlaps their latencies."""
     npend = 0
-    for w in range(2):
-        a = s.ac[w]
-        if a.pat_len.shape[0] == 0:
+    cs = s.ac[0]
+    ci = s.ac[1]
+    st0 = states[0]
+    st1 = states[1]
+    for p in range(start, end):
+        x = data[p]
+        st0 = cs.delta[st0, cs.cls[x]]
+        st1 = ci.delta[st1, ci.cls[x]]
+        if cs.first[st0] < 0 and ci.first[st1] < 0:
             continue
-        base = s.pat_base[w]
-        st = states[w]
-        for p in range(start, end):
-            st = a.delta[st, a.cls[data[p]]]
-            t = a.first[st]
+        for w in range(2):
+            a = s.ac[w]
+            t = a.first[st0 if w == 0 else st1]
             while t >= 0:
                 for q in range(a.out_ptr[t], a.out_ptr[t + 1]):
-                    r = _content_hit(s, s.pat_content[base + a.out_ids[q]], off + (p - start) + 1,
-                                     row, proto, saddr, daddr, sport, dport)
+                    r = _content_hit(s, s.pat_content[s.pat_base[w] + a.out_ids[q]],
+                                     off + (p - start) + 1, row, proto, saddr, daddr, sport,
+                                     dport)
                     if r >= 0:
                         npend = _satisfy(s, row, r, npend)
                 t = a.link[t]
-        states[w] = st
+    states[0] = st0
+    states[1] = st1
     return npend
 
 
