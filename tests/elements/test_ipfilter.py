@@ -194,3 +194,14 @@ def test_an_action_beyond_the_connected_outputs_is_an_error():
     with pytest.raises(ValueError, match=r"rules\[1\]: output 2 out of range \(the element "
                                          r"has 2 connected outputs\)"):
         el.make_state(2)
+
+
+def test_kernels_are_specialised_and_named_by_content():
+    a, b = make("IPFilter", rules=["allow tcp port 80"]), make("IPFilter", rules=["allow udp"])
+    a.make_state(1)
+    b.make_state(1)
+    again = make("IPFilter", rules=["allow tcp port 80"])
+    again.make_state(1)
+    assert a.kernel is again.kernel  # same rules, same generated module
+    assert a.kernel is not b.kernel
+    assert getattr(a.kernel, "py_func", a.kernel).__module__.startswith("msh_gen_ipfilter_")
