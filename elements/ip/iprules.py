@@ -10,8 +10,11 @@ The grammar and the meaning of every primitive follow Click's ``ipfilter.cc``::
              | quals [ '[' POS[:LEN] ']' ] [ '&' MASK ] [ relop ] data
 
 A primitive desugars into ``Atom`` tests over packet fields joined by ``And``/``Or``/
-``Not``. An atom on a field the packet does not hold (beyond the IP packet's end) is
-false, which is exactly what Click's length-checked matcher does; transport-layer
+``Not``. Protocol, addresses, ports and fragment bits come from the annotations that
+CheckIPHeader/MarkIPHeader set (``mark_ip``); other fields are read from the bytes. An
+atom on a field the packet does not hold (beyond the IP packet's end: the frame's end
+or the IP total length, whichever is first) is false, which is exactly what Click's
+length-checked matcher does; transport-layer
 primitives carry an explicit "first fragment" and protocol guard, as in Click, so
 ``src tcp port != 80`` is ``tcp and first-fragment and not (sport == 80)``.
 
