@@ -52,6 +52,10 @@ ELEMENT_KEYS = ("kind", "config")
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 NAME_RULE = "letters, digits and _, not starting with a digit"
+# Element names may have several such parts joined by '/', as flattened compounds and
+# composed chains name theirs, so that the compiler's YAML dumps load again.
+ELEMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*\Z")
+ELEMENT_NAME_RULE = NAME_RULE + " (parts may be joined by /)"
 
 # --- YAML 1.2 core schema for plain scalars ------------------------------------------
 
@@ -282,9 +286,9 @@ def _read_body(src: Source, body: Body, keys: dict) -> None:
 
 
 def _read_element(src: Source, key, knode, vnode) -> Decl | None:
-    if not isinstance(key, str) or not NAME.match(key) or key in G.INTERFACE:
+    if not isinstance(key, str) or not ELEMENT_NAME.match(key) or key in G.INTERFACE:
         src.error(knode, f"invalid element name '{key}'",
-                  f"use {NAME_RULE}; 'in' and 'out' are the graph interface")
+                  f"use {ELEMENT_NAME_RULE}; 'in' and 'out' are the graph interface")
         return None
     where = src.where(knode)
     if isinstance(vnode, yaml.ScalarNode) and isinstance(src.value(vnode), str):
@@ -305,7 +309,7 @@ def _read_element(src: Source, key, knode, vnode) -> Decl | None:
     return Decl(key, kind, where, kind_node, keys["config"][1] if "config" in keys else None)
 
 
-_END = re.compile(r"\s*(?:\[\s*([0-9]+)\s*\])?\s*([A-Za-z0-9_]+)\s*(?:\[\s*([0-9]+)\s*\])?\s*\Z")
+_END = re.compile(r"\s*(?:\[\s*([0-9]+)\s*\])?\s*([A-Za-z0-9_/]+)\s*(?:\[\s*([0-9]+)\s*\])?\s*\Z")
 
 
 def parse_connection(src: Source, node: yaml.ScalarNode) -> list[Edge]:
@@ -321,12 +325,12 @@ def parse_connection(src: Source, node: yaml.ScalarNode) -> list[Edge]:
     ends = []
     for k, (part, offset) in enumerate(pieces):
         m = _END.match(part)
-        if not m or not NAME.match(m.group(2)):
+        if not m or not ELEMENT_NAME.match(m.group(2)):
             shown = part.strip()
             src.error(node, f"cannot read '{shown}' in connection '{text}'" if shown
                       else f"missing element in connection '{text}'",
                       f"write 'name', 'name[N]' (output N) or '[N]name' (input N); names use"
-                      f" {NAME_RULE}", offset=offset)
+                      f" {ELEMENT_NAME_RULE}", offset=offset)
             return []
         inp, name, out = m.group(1), m.group(2), m.group(3)
         if k == 0 and inp is not None:

@@ -112,3 +112,21 @@ def test_both_paths_emit_the_same_packets(path):
     assert other.outputs == naive.outputs
     assert other.drops_by_middlebox() == naive.drops_by_middlebox()
     assert other.counters.element("a/cnt")["count"] == len(frames)
+
+
+def test_every_intermediate_dumps_to_yaml_that_loads_back():
+    from msh.dump import to_yaml
+    from msh.yamlgraph import load
+
+    plan = compile_chain(two_painters(), keep_intermediates=True)
+    assert [name for name, _ in plan.intermediates] == [
+        "compose_chain", "remove_dead", "cancel_encap", "remove_repeated", "remove_dead",
+        "hoist_front", "cache_flows"]
+    for name, g in plan.intermediates:
+        back = load(f"{name}.yaml", text=to_yaml(g))
+        assert set(back.nodes) == set(g.nodes), name
+        edges = lambda h: sorted((u, v, d["src_port"], d["dst_port"])  # noqa: E731
+                                 for u, v, d in h.edges(data=True))
+        assert edges(back) == edges(g), name
+        for node, el in G.elements(g):
+            assert back.nodes[node]["element"].config == el.config
