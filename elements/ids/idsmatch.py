@@ -316,10 +316,27 @@ class IDSMatchConfig(ElementConfig):
     ring: int = Field(4096, ge=1, description="alerts held between two flushes")
 
     @model_validator(mode="after")
-    def _some_rules(self):
+    def _rules_parse(self):
+        """Bad rules are configuration errors, reported when the graph is loaded."""
         if not self.rules and self.file is None:
             raise ValueError("give 'rules' (inline) or 'file' (a rules file), or both")
+        try:
+            self.load()
+        except RuleError as e:
+            raise ValueError(str(e)) from None
         return self
+
+    def load(self) -> list[Rule]:
+        """The configured rules (``RuleError`` names every bad line)."""
+        rules = load_rules(self.file, self.vars) if self.file is not None else []
+        if self.rules:
+            rules += parse_rules("\n".join(self.rules), "<rules>", self.vars)
+        sids = {}
+        for r in rules:
+            if r.sid in sids:
+                raise RuleError([f"{r.where}: error: sid {r.sid} already used at {sids[r.sid]}"])
+            sids[r.sid] = r.where
+        return rules
 
 
 def compile_rules(rules: list[Rule], flows: int) -> IDSState:
@@ -456,21 +473,8 @@ class IDSMatch(Element):
     drops = ("malformed", "rule_drop", "flow_blocked")
     kernel = staticmethod(ids_kernel)
 
-    def load(self) -> list[Rule]:
-        """The configured rules (``RuleError`` names every bad line)."""
-        cfg = self.config
-        rules = load_rules(cfg.file, cfg.vars) if cfg.file is not None else []
-        if cfg.rules:
-            rules += parse_rules("\n".join(cfg.rules), "<rules>", cfg.vars)
-        sids = {}
-        for r in rules:
-            if r.sid in sids:
-                raise RuleError([f"{r.where}: error: sid {r.sid} already used at {sids[r.sid]}"])
-            sids[r.sid] = r.where
-        return rules
-
     def make_state(self, n_outputs: int) -> IDSState:
-        self.rules = self.load()
+        self.rules = self.config.load()
         s = compile_rules(self.rules, self.config.flows)
         s = s._replace(ring=np.zeros((self.config.ring, RING_COLS), np.int64))
         s.params[0] = self.config.mode == "ips"

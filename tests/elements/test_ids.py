@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scapy.layers.inet import IP, TCP, UDP
 
-from elements.ids.snortrules import RuleError, parse_rules
+from elements.ids.snortrules import parse_rules
 
 LETTERS = "abAB"
 
@@ -253,23 +253,37 @@ def test_malformed_and_uninspected_packets(tmp_path):
 
 
 def test_rule_errors_name_file_and_line(tmp_path):
+    """Bad rules are config errors: the graph loader reports them at load time."""
     f = tmp_path / "rules.rules"
     f.write_text("alert tcp any any -> any any (content:\"a\"; sid:1;)\n"
                  "alert tcp any any -> any any (content:\"a\"; sid:2)\n")
-    with pytest.raises(RuleError, match=rf"^{f}:2: error: option 'sid:2' lacks"):
-        make("IDSMatch", file=str(f)).make_state(1)
+    with pytest.raises(ValidationError, match=rf"{f}:2: error: option 'sid:2' lacks"):
+        make("IDSMatch", file=str(f))
     ok = tmp_path / "ok.rules"
     ok.write_text("alert ip any any -> any any (sid:1;)\n")
-    with pytest.raises(RuleError, match=rf"<rules>:1: error: sid 1 already used at {ok}:1"):
-        make("IDSMatch", file=str(ok),
-             rules=["alert tcp any any -> any any (sid:1;)"]).make_state(1)
+    with pytest.raises(ValidationError, match=rf"<rules>:1: error: sid 1 already used at {ok}:1"):
+        make("IDSMatch", file=str(ok), rules=["alert tcp any any -> any any (sid:1;)"])
+    with pytest.raises(ValidationError, match=r"/nonexistent.rules: error: cannot read rules"):
+        make("IDSMatch", file="/nonexistent.rules")
+
+
+def test_graph_loader_reports_the_rule_line(tmp_path):
+    from msh.errors import GraphError
+    from msh.yamlgraph import load
+
+    text = ("elements:\n"
+            "  ids: {kind: IDSMatch, config: {rules: ['alert tcp any any -> any any (sid:1;)',\n"
+            "                                         'alert tcp any any -> any any (sid:x;)']}}\n"
+            "connections:\n  - in -> ids -> out\n")
+    with pytest.raises(GraphError, match=r"<rules>:2: error: sid needs an integer >= 1"):
+        load("g.yaml", text=text)
 
 
 def test_config_errors():
     with pytest.raises(ValidationError, match="give 'rules'"):
         make("IDSMatch")
     with pytest.raises(ValidationError, match="mode"):
-        make("IDSMatch", rules=[], file="x", mode="inline")
+        make("IDSMatch", rules=["alert ip any any -> any any (sid:1;)"], mode="inline")
 
 
 def test_example_runs():
