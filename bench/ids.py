@@ -106,6 +106,13 @@ def main(argv: list[str] | None = None) -> dict:
             mark_ip(b, i, HEADROOM)
 
     cls = lookup("IDSMatch")
+    kernel = cls.kernel
+
+    @njit(cache=True)
+    def run_all(b, n, s):
+        for i in range(n):
+            kernel(b, i, s, 0)
+
     long_words = [w for w in words if len(w) >= 5]
     results = []
     for n_pat in args.patterns:
@@ -116,13 +123,6 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         state = el.make_state(1)
         build_s = time.perf_counter() - t0
-        kernel = el.kernel
-
-        @njit(cache=True)
-        def run_all(b, n, s):
-            for i in range(n):
-                kernel(b, i, s, 0)
-
         t0 = time.perf_counter()
         b, n = batches[0]
         mark_all(b, n, 0)

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from elements.batch import F_IP, F_L4FULL, F_NONFIRST
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
-from elements.ids.ahocorasick import Automaton, build
+from elements.ids.ahocorasick import build
 from elements.ids.snortrules import Rule, RuleError, load_rules, parse_rules
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, rd16, rd32
 
@@ -75,7 +75,7 @@ def _in_spec(s, lo, hi, v):
     pos = False
     seen_pos = False
     for k in range(lo, hi):
-        hit = s.spec[k, 0] <= v and v <= s.spec[k, 1]
+        hit = s.spec[k, 0] <= v <= s.spec[k, 1]
         if s.spec_neg[k]:
             if hit:
                 return False
@@ -196,8 +196,7 @@ def ids_kernel(b, i, s, inp):
     l4 = b.l4[i]
     end = b.head[i] + b.length[i]
     ip_end = l3 + rd16(row_data, l3 + 2)
-    if ip_end < end:
-        end = ip_end
+    end = min(end, ip_end)
     proto = b.proto[i]
     if proto == IP_PROTO_TCP:
         if not (flags & F_L4FULL):
@@ -504,8 +503,7 @@ class IDSMatch(Element):
             return
         if self.config.alert_file is not None:
             with open(self.config.alert_file, "a") as f:
-                for a in self.alerts(state):
-                    f.write(json.dumps(a) + "\n")
+                f.writelines(json.dumps(a) + "\n" for a in self.alerts(state))
         state.stats[S_RING] = 0
 
     def counters(self, state: IDSState) -> dict[str, int]:

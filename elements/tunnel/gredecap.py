@@ -9,8 +9,15 @@ from pydantic import Field
 from elements.element import Element, drop
 from elements.net import fold, internet_checksum, rd16, rd32, sum16
 from elements.tunnel.greencap import ETHERTYPE_IPV4, GRE_C, GRE_K, GRE_S, IPPROTO_GRE
-from elements.tunnel.outer import (DecapConfig, endpoint_ok, endpoint_ok_reference, enter_inner,
-                                   enter_inner_reference, outer_payload, outer_payload_reference)
+from elements.tunnel.outer import (
+    DecapConfig,
+    endpoint_ok,
+    endpoint_ok_reference,
+    enter_inner,
+    enter_inner_reference,
+    outer_payload,
+    outer_payload_reference,
+)
 
 # R (routing), s (strict source route), recursion control, reserved0: RFC 2784 says to
 # discard packets with any of them set; version must be 0.

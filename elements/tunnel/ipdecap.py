@@ -5,8 +5,15 @@ from __future__ import annotations
 from numba import njit
 
 from elements.element import Element, drop
-from elements.tunnel.outer import (DecapConfig, endpoint_ok, endpoint_ok_reference, enter_inner,
-                                   enter_inner_reference, outer_payload, outer_payload_reference)
+from elements.tunnel.outer import (
+    DecapConfig,
+    endpoint_ok,
+    endpoint_ok_reference,
+    enter_inner,
+    enter_inner_reference,
+    outer_payload,
+    outer_payload_reference,
+)
 
 IPPROTO_IPIP = 4
 

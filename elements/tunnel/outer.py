@@ -15,9 +15,19 @@ from pydantic import Field
 
 from elements.batch import F_FRAG, F_IP
 from elements.element import ElementConfig
-
-from elements.net import (IPv4Address, fold, internet_checksum, ip_room, ipv4_int, mark_ip,
-                          mark_ip_reference, rd16, sum16, wr16, wr32)
+from elements.net import (
+    IPv4Address,
+    fold,
+    internet_checksum,
+    ip_room,
+    ipv4_int,
+    mark_ip,
+    mark_ip_reference,
+    rd16,
+    sum16,
+    wr16,
+    wr32,
+)
 
 # Layout of the ``params`` array of an encapsulating element.
 P_PROTO, P_SRC, P_DST, P_TOS, P_TTL, P_DF, P_MTU = range(7)
@@ -89,7 +99,7 @@ def outer_payload(b, i, proto):
     end = b.head[i] + b.length[i]
     ip_end = b.l3[i] + rd16(b.data[i], b.l3[i] + 2)
     start = b.l4[i]
-    end = ip_end if ip_end < end else end
+    end = min(end, ip_end)
     if start > end:
         return -1, 0
     return start, end

@@ -111,8 +111,7 @@ def chunk_end(c, data, start, end):
     """Where the chunk that starts at ``start`` ends (exclusive), at most ``end``."""
     lo = start + c.params[C_MIN]
     hi = start + c.params[C_MAX]
-    if hi > end:
-        hi = end
+    hi = min(hi, end)
     if lo >= hi:
         return hi
     mask = np.uint64(c.params[C_AVG_MASK]) << np.uint64(40)  # test high bits: they mix best

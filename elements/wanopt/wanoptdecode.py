@@ -8,9 +8,23 @@ from numba import njit
 from elements.batch import F_FRAG, F_IP
 from elements.element import Element, drop
 from elements.net import ip_room, mark_ip, rd16, rd32, wr16
-from elements.wanopt.recache import (C_MASK, C_MAX, C_MIN, C_PROTO, LITERAL_HEAD, REF_SIZE, SHIM,
-                                     SHIM_VERSION, T_LITERAL, T_REF, REConfig, fingerprint,
-                                     insert, learn, make_cache)
+from elements.wanopt.recache import (
+    C_MASK,
+    C_MAX,
+    C_MIN,
+    C_PROTO,
+    LITERAL_HEAD,
+    REF_SIZE,
+    SHIM,
+    SHIM_VERSION,
+    T_LITERAL,
+    T_REF,
+    REConfig,
+    fingerprint,
+    insert,
+    learn,
+    make_cache,
+)
 
 S_DECODED, S_PASSED, S_LEARNED, S_BYTES_IN, S_BYTES_OUT = range(5)
 STAT_NAMES = ("decoded", "passed", "learned", "bytes_in", "bytes_out")
@@ -73,8 +87,7 @@ def wanoptdecode_kernel(b, i, c, inp):
     l4 = b.l4[i]
     end = b.head[i] + b.length[i]
     ip_end = l3 + rd16(row, l3 + 2)
-    if ip_end < end:
-        end = ip_end
+    end = min(end, ip_end)
     if row[l3 + 9] != c.params[C_PROTO]:
         st[S_PASSED] += 1
         if not (b.flags[i] & F_FRAG) and l4 <= end:  # the encoder learnt it: learn it too

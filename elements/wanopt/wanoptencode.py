@@ -8,9 +8,23 @@ from numba import njit
 from elements.batch import F_FRAG, F_IP
 from elements.element import Element
 from elements.net import fold, ip_room, mark_ip, rd16, sum16, wr16
-from elements.wanopt.recache import (C_MIN, C_PROTO, LITERAL_HEAD, REF_SIZE, SHIM, SHIM_VERSION,
-                                     T_LITERAL, T_REF, REConfig, cached, chunk_end, fingerprint,
-                                     insert, learn, make_cache)
+from elements.wanopt.recache import (
+    C_MIN,
+    C_PROTO,
+    LITERAL_HEAD,
+    REF_SIZE,
+    SHIM,
+    SHIM_VERSION,
+    T_LITERAL,
+    T_REF,
+    REConfig,
+    cached,
+    chunk_end,
+    fingerprint,
+    insert,
+    learn,
+    make_cache,
+)
 
 # Indices into the stats array.
 S_ENCODED, S_RAW, S_SKIPPED, S_BYTES_IN, S_BYTES_OUT, S_REFS, S_LITERALS = range(7)
@@ -70,8 +84,7 @@ def wanoptencode_kernel(b, i, c, inp):
     l4 = b.l4[i]
     end = b.head[i] + b.length[i]
     ip_end = l3 + rd16(row, l3 + 2)
-    if ip_end < end:
-        end = ip_end
+    end = min(end, ip_end)
     if l4 > end:
         st[S_SKIPPED] += 1
         return 0

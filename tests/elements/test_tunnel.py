@@ -2,8 +2,7 @@
 for the outer headers and exact round trips."""
 
 import pytest
-from elementkit import (any_frames, compare, example_yaml, make, mark, outcome, run_graph,
-                        run_kernel)
+from elementkit import any_frames, compare, example_yaml, make, mark, outcome, run_graph, run_kernel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError

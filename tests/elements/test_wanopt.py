@@ -3,7 +3,6 @@ is checked by an independent Python decoder; scapy checks the encoded headers.""
 
 import random
 
-import numpy as np
 import pytest
 from elementkit import example_yaml, make, mark, outcome, run_graph, run_kernel
 from hypothesis import given, settings
