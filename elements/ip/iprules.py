@@ -31,7 +31,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from elements.batch import F_NONFIRST, F_PORTS
+from elements.batch import F_L4FULL, F_NONFIRST, F_PORTS
 
 # ---- name databases (Click's defaults) --------------------------------------------------
 
@@ -863,6 +863,7 @@ class KernelWriter:
         self.no_ip = no_ip
         self.byte_fields: dict[tuple, str] = {}
         self.ports_known = False  # in a branch where F_PORTS is known to be set
+        self.l4_bytes = 0  # transport header bytes known present in the branch
 
     def var(self, f: Field) -> str:
         if isinstance(f, str):
@@ -870,6 +871,13 @@ class KernelWriter:
         if f not in self.byte_fields:
             self.byte_fields[f] = f"f{len(self.byte_fields)}"
         return self.byte_fields[f]
+
+    def present(self, f: tuple) -> bool:
+        """Is header field ``f`` known to be in the packet in the current branch? With
+        the whole fixed transport header present (F_L4FULL), so is the IP header."""
+        base, off, bits = f
+        limit = 160 if base == "ip" else 8 * self.l4_bytes
+        return self.l4_bytes > 0 and off + bits <= limit
 
     def atom(self, a: Atom) -> str:
         if a.field == "frag":
@@ -881,7 +889,7 @@ class KernelWriter:
         test = f"({lhs} {a.op} {a.value:#x})"
         if a.field in ("sport", "dport"):
             return test if self.ports_known else f"(ports and {test})"
-        if isinstance(a.field, tuple):
+        if isinstance(a.field, tuple) and not self.present(a.field):
             return f"({v} >= 0 and {test})"
         return test
 
@@ -901,13 +909,15 @@ class KernelWriter:
         return "(" + joiner.join(self.expr(a) for a in e.args) + ")"
 
     def branch(self, proto: int | None, others: frozenset, indent: str,
-               first: bool = False) -> list[str]:
+               fast: bool = False) -> list[str]:
         """Rules specialised to one protocol value (``None``: none of ``others``); with
-        ``first``, to a first fragment whose ports are present."""
-        self.ports_known = first
+        ``fast``, to a first fragment whose whole fixed transport header (and so its
+        ports) is present: no fragment, port or length guards left to test."""
+        self.ports_known = fast and proto in (6, 17)
+        self.l4_bytes = {6: 20, 17: 8, 1: 8}.get(proto, 0) if fast else 0
         body, used = [], set()
         for e, result in self.rules:
-            s = simplify(e, proto, others, first)
+            s = simplify(e, proto, others, first=fast)
             if s == FALSE:
                 continue
             used |= {a.field for a in atoms(s)}
@@ -919,12 +929,18 @@ class KernelWriter:
         else:
             body.append(f"{indent}return {self.default}")
         loads = []
+        if any(isinstance(f, tuple) and not self.present(f) for f in used):
+            loads += [f"{indent}end = b.head[i] + b.length[i]",
+                      f"{indent}if l3 + 4 <= end:",
+                      (f"{indent}    ipend = l3 + ((np.int64(b.data[i, l3 + 2]) << 8)"
+                       " | b.data[i, l3 + 3])"),
+                      f"{indent}    if ipend < end:", f"{indent}        end = ipend"]
         for f in sorted(used, key=str):
             if isinstance(f, tuple):
                 loads += self.load(f, indent)
             elif f in ("saddr", "daddr", "sport", "dport"):
                 loads.append(f"{indent}{ANNO_VARS[f]} = np.int64(b.{f}[i])")
-            if (f in ("sport", "dport") and not first
+            if (f in ("sport", "dport") and not self.ports_known
                     and f"{indent}ports = (fl & 8) != 0" not in loads):
                 loads.append(f"{indent}ports = (fl & 8) != 0")
         return loads + body
@@ -938,6 +954,8 @@ class KernelWriter:
                           for k in range(nbytes))
         shift = nbytes * 8 - off % 8 - bits
         value = f"(({word}) >> {shift}) & {(1 << bits) - 1:#x}"
+        if self.present(f):
+            return [f"{indent}{v} = {value}"]
         return [f"{indent}{v} = np.int64(-1)",
                 f"{indent}if {start} + {nbytes} <= end:",
                 f"{indent}    {v} = {value}"]
@@ -952,23 +970,21 @@ class KernelWriter:
                  '@njit(cache=True, inline="always")', "def kernel(b, i, s, inp):",
                  "    l3 = b.l3[i]",
                  "    if l3 < 0:", f"        return {self.no_ip}"]
-        if any(isinstance(f, tuple) for f in fields):
-            lines += ["    l4 = b.l4[i]",
-                      "    end = b.head[i] + b.length[i]",
-                      "    if l3 + 4 <= end:",
-                      ("        ipend = l3 + ((np.int64(b.data[i, l3 + 2]) << 8)"
-                      " | b.data[i, l3 + 3])"),
-                      "        if ipend < end:", "            end = ipend"]
-        if fields & {"frag", "nonfirst", "sport", "dport"}:
+        header_bytes = any(isinstance(f, tuple) for f in fields)
+        if header_bytes:
+            lines.append("    l4 = b.l4[i]")
+        fast = header_bytes or fields & {"nonfirst", "sport", "dport"}
+        if fields & {"frag", "nonfirst", "sport", "dport"} or fast:
             lines.append("    fl = b.flags[i]")
         if "proto" in fields:
             lines.append("    pr = np.int64(b.proto[i])")
         for k, p in enumerate(protos):
             lines.append(f"    {'if' if k == 0 else 'elif'} pr == {p}:")
-            if p in (6, 17) and fields & {"sport", "dport", "nonfirst"}:
-                # the common case, a first fragment with its ports: no guards to test
-                lines.append(f"        if (fl & {F_NONFIRST | F_PORTS}) == {F_PORTS}:")
-                lines += self.branch(p, frozenset(), "            ", first=True)
+            if fast and p in (1, 6, 17):
+                # the common case: a first fragment with its whole transport header
+                need = F_L4FULL | (F_PORTS if p != 1 else 0)
+                lines.append(f"        if (fl & {F_NONFIRST | need}) == {need}:")
+                lines += self.branch(p, frozenset(), "            ", fast=True)
             lines += self.branch(p, frozenset(), "        ")
         if protos:
             lines.append("    else:")
