@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from fractions import Fraction
 
 from elements.batch import load_frames
 from elements.element import lookup
@@ -89,8 +90,11 @@ def simulate(arrivals, n_queues: int, policy: str, rate: int, capacity: int):
 
     ``arrivals``: ``(t, queue, length, id)`` sorted by t. A packet that arrives at the
     time of a departure is queued first. Returns ``(departures, dropped)`` with
-    departures ``(t, id)``. The link model: a packet of L bytes that leaves at t keeps
-    the shaper busy until ``t + ceil(L * 1e9 / rate)`` ns.
+    departures ``(t, id)``. The link model, exact: a packet of L bytes keeps the link
+    busy for L/rate s after the previous one is through (``free``) or, after an idle
+    time, after it leaves; it leaves at the first whole ns when it is there and the
+    link is free. What rounding up to whole ns adds is taken back from the next
+    packet, up to one ns.
     """
     queues = [deque() for _ in range(n_queues)]
     free = None
@@ -99,7 +103,8 @@ def simulate(arrivals, n_queues: int, policy: str, rate: int, capacity: int):
     departures, dropped = [], []
     while True:
         heads = [q[0][0] for q in queues if q]
-        t = max(min(heads), free if free is not None else min(heads)) if heads else None
+        t = max(min(heads), math.ceil(free) if free is not None else min(heads)) \
+            if heads else None
         if k < len(arrivals) and (t is None or arrivals[k][0] <= t):
             at, qi, length, ident = arrivals[k]
             k += 1
@@ -119,4 +124,5 @@ def simulate(arrivals, n_queues: int, policy: str, rate: int, capacity: int):
             rr = qi + 1
         _, length, ident = queues[qi].popleft()
         departures.append((t, ident))
-        free = t + math.ceil(length * 10**9 / rate)
+        start = t - Fraction(rate - 1, rate)
+        free = (start if free is None else max(free, start)) + Fraction(length * 10**9, rate)

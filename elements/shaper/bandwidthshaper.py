@@ -9,7 +9,9 @@ from pydantic import Field
 from elements.element import ElementConfig
 from elements.shaper.pull import PullElement
 from elements.shaper.tokenbucket import (
+    CAPACITY,
     CHARGED,
+    LEVEL,
     MAX_RATE,
     tb_make,
     tb_ready_at,
@@ -39,9 +41,10 @@ class BandwidthShaper(PullElement):
 
     Ports: ``1/1``, input and output pull. A pull passes when the byte credit is not
     negative; the packet's whole length is then charged, and the credit refills at
-    ``rate``, capped at zero. So packets leave exactly as from a link of ``rate``
-    bytes/s: a packet of L bytes holds the link for L/rate seconds, with no burst after
-    an idle time. (Click's GapRate does the same within each second of wall time.)
+    ``rate``, capped at zero (plus less than a nanosecond's worth, so rounding to ns
+    loses nothing). So packets leave exactly as from a link of ``rate`` bytes/s: a
+    packet of L bytes holds the link for L/rate seconds, with no burst after an idle
+    time. (Click's GapRate does the same within each second of wall time.)
     Rates are bytes/s, as Click's bandwidth arguments; 1 Mbit/s is 125000.
 
     Example::
@@ -64,7 +67,11 @@ class BandwidthShaper(PullElement):
     took = staticmethod(charge_bytes)
 
     def make_state(self, n_outputs: int) -> np.ndarray:
-        return tb_make(self.config.rate, 0)
+        tb = tb_make(self.config.rate, 0)
+        # Keep the refill's sub-nanosecond remainder (less than one ns of rate): capped
+        # at exactly zero, each packet would lose it and the rate would come out low.
+        tb[CAPACITY] = tb[LEVEL] = self.config.rate - 1
+        return tb
 
     def counters(self, state: np.ndarray) -> dict[str, int]:
         return {"byte_count": int(state[CHARGED])}
