@@ -2,6 +2,7 @@
 rates over a trace (departure timestamps), bursts, drain, batch-size independence."""
 
 import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
