@@ -37,7 +37,7 @@ from elements.net import IP_PROTO_ICMP, flow_hash5, rd16, rd32, wr16, wr32
 ICMP_ECHOREPLY, ICMP_ECHO = 0, 8
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
 def icmppingrewriter_kernel(b, i, s, inp):
     l3, hl, end, proto, first = ip_transport(b, i)
     if hl == 0:

@@ -49,7 +49,7 @@ def ip_transport(b, i):
     return l3, hl, end, row[l3 + 9], (rd16(row, l3 + 6) & 0x1FFF) == 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
 def iprewriter_kernel(b, i, s, inp):
     l3, hl, end, proto, first = ip_transport(b, i)
     if hl == 0:

@@ -1,0 +1,122 @@
+"""Source NAT end to end: IPRewriter over the reference trace and by number of flows.
+
+    python bench/nat.py [--packets 1000000] [--batch 256] [--runs 5] [--json FILE]
+    python -m bench.nat ...
+
+Graphs (built in code; packets from FromPcap replaying the trace from /dev/shm, or
+from TrafficGen with the trace's distribution and a given number of flows):
+
+- ``wire``: source -> Wire -> out (reading and the walk alone);
+- ``check``: source -> CheckIPHeader(14) -> out (the NAT's front, without the NAT);
+- ``nat``: source -> CheckIPHeader(14) -> IPRewriter("pattern 198.51.100.1 1024-65535
+  - - 0 1", "drop") -> out, over the trace (10,000 flows) and over TrafficGen traffic
+  of 1k, 100k and 1M flows (capacity 2 x flows).
+
+Each run is checked: every packet leaves by out[0], no mapping failed, and the NAT
+holds one mapping per flow of the trace (at most one per flow of TrafficGen, which
+draws flows at random). Click 2.1 does 5.9 Mpps on this
+trace (its IPRewriter, one core); the target here is 12 Mpps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: python bench/nat.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import (  # noqa: E402
+    SHARED_TRACE,
+    BenchError,
+    element,
+    resident_trace,
+    run_timed,
+    source,
+    versions,
+)
+from msh import graph as G  # noqa: E402
+from msh.runtime import Counters  # noqa: E402
+
+PUBLIC = "198.51.100.1"
+TRACE_FLOWS = 10_000
+
+
+def trafficgen(packets: int, flows: int):
+    src = element("TrafficGen", "src", {"count": packets, "flows": flows, "seed": 7})
+    src.tables()
+    return src
+
+
+def build(kind: str, packets: int, pcap: str | None, flows: int):
+    def make():
+        g = G.new_graph(f"nat-{kind}")
+        G.add_element(g, source(pcap, packets) if pcap else trafficgen(packets, flows))
+        if kind == "wire":
+            G.add_element(g, element("Wire", "w"))
+            G.connect(g, "src", 0, "w", 0)
+            G.connect(g, "w", 0, G.OUT, 0)
+            return g, None
+        G.add_element(g, element("CheckIPHeader", "chk", {"offset": 14}))
+        G.add_element(g, element("Discard", "bad"))
+        G.connect(g, "src", 0, "chk", 0)
+        G.connect(g, "chk", 1, "bad", 0)
+        if kind == "check":
+            G.connect(g, "chk", 0, G.OUT, 0)
+            return g, None
+        G.add_element(g, element("IPRewriter", "nat", {
+            "inputs": [f"pattern {PUBLIC} 1024-65535 - - 0 1", "drop"],
+            "capacity": max(2 * flows, 1024)}))
+        G.connect(g, "chk", 0, "nat", 0)
+        G.connect(g, "nat", 0, G.OUT, 0)
+        G.connect(g, "nat", 1, G.OUT, 1)
+        return g, None
+    return make
+
+
+def check(kind: str, packets: int, flows: int, exact: bool):
+    def ok(c: Counters) -> None:
+        if c.entered != packets or int(c.exits[0]) != packets:
+            raise BenchError(f"{kind}: {c.entered} entered, {c.exits} left; {c.to_dict()}")
+        if kind == "nat":
+            nat = c.element("nat")
+            # the trace plays every flow; TrafficGen draws flows at random (most appear)
+            wrong = nat["nmappings"] != flows if exact else not 0 < nat["nmappings"] <= flows
+            if wrong or nat["mapping_failures"]:
+                raise BenchError(f"nat: {nat['nmappings']} mappings for {flows} flows,"
+                                 f" {nat['mapping_failures']} failures")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m bench.nat", description=__doc__.split("\n")[0])
+    p.add_argument("--pcap", help=f"trace (default {SHARED_TRACE}, copied to /dev/shm)")
+    p.add_argument("--packets", type=int, default=1_000_000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--flows", default="1000,100000,1000000",
+                   help="TrafficGen flow counts to time the NAT at (comma list; '' for none)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    p.add_argument("--json", help="write the results here")
+    a = p.parse_args(argv)
+    pcap = resident_trace(a.pcap)
+    cases = [("wire", pcap, TRACE_FLOWS), ("check", pcap, TRACE_FLOWS), ("nat", pcap, TRACE_FLOWS)]
+    cases += [("nat", None, int(f)) for f in a.flows.split(",") if f]
+    results = {}
+    for kind, trace, flows in cases:
+        name = f"nat/{kind}" + ("/trace" if trace else f"/{flows}-flows")
+        res = run_timed(name, a.batch, a.packets, a.runs, build(kind, a.packets, trace, flows),
+                        check(kind, a.packets, flows, trace is not None), a.clock)
+        print(res.line(), flush=True)
+        results[name] = res.to_dict()
+    doc = {"packets": a.packets, "batch": a.batch, "runs": a.runs, "pcap": pcap,
+           "results": results, "versions": versions()}
+    if a.json:
+        Path(a.json).write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+if __name__ == "__main__":
+    main()
