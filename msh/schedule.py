@@ -134,12 +134,13 @@ def _tree(g: nx.MultiDiGraph, root: str) -> list[str]:
 
 
 def release_source(g: nx.MultiDiGraph, roots: list[str], index: dict[str, int]) -> str:
-    """Python source of one ``release_<k>(b, now, limit, last, S)`` per root ``k``.
+    """Python source of one ``release_<k>(b, now, limit, last, cout, S)`` per root ``k``.
 
     ``S`` is the tuple of the states of the root's tree, in ``_tree`` order. For each
     node ``n`` of the tree, ``avail_n(S)`` is the earliest time it can give a packet
-    (``NEVER`` if it holds none) and ``pull_n(b, j, t, S)`` moves the packet it gives
-    at time ``t`` into row ``j`` of ``b`` (False when it has none due by ``t``).
+    (``NEVER`` if it holds none) and ``pull_n(b, j, t, cout, S)`` moves the packet it
+    gives at time ``t`` into row ``j`` of ``b`` (False when it has none due by ``t``),
+    counting it on the node's output 0 in ``cout`` (the runtime's per-port counts).
     """
     lines = ["from numba import njit", "from elements.shaper.tokenbucket import NEVER", ""]
     imports: dict[tuple[str, str], str] = {}
@@ -160,9 +161,10 @@ def release_source(g: nx.MultiDiGraph, roots: list[str], index: dict[str, int]) 
                 body += [
                     INLINED, f"def avail_{fn}(S):", f"    return head_{k}({s})",
                     "", "",
-                    INLINED, f"def pull_{fn}(b, j, t, S):",
+                    INLINED, f"def pull_{fn}(b, j, t, cout, S):",
                     f"    if head_{k}({s}) > t:", "        return False",
-                    f"    pop_{k}({s}, b, j)", "    return True", "", "",
+                    f"    pop_{k}({s}, b, j)", f"    cout[{k}, 0] += 1", "    return True",
+                    "", "",
                 ]
                 continue
             binds += [f"ready_{k} = {alias}.ready", f"order_{k} = {alias}.order",
@@ -174,22 +176,23 @@ def release_source(g: nx.MultiDiGraph, roots: list[str], index: dict[str, int]) 
                 body += [f"    x = avail_{c}(S)", "    if x < a:", "        a = x"]
             body += ["    if a == NEVER:", "        return NEVER", f"    r = ready_{k}({s})",
                      "    return r if r > a else a", "", "",
-                     INLINED, f"def pull_{fn}(b, j, t, S):",
+                     INLINED, f"def pull_{fn}(b, j, t, cout, S):",
                      f"    if ready_{k}({s}) > t:", "        return False",
                      f"    for a in range({m}):", f"        k = order_{k}({s}, a, {m})",
                      "        got = False"]
             for port, c in enumerate(inputs):
                 body += [f"        {'if' if port == 0 else 'elif'} k == {port}:",
-                         f"            got = avail_{c}(S) <= t and pull_{c}(b, j, t, S)"]
+                         f"            got = avail_{c}(S) <= t and pull_{c}(b, j, t, cout, S)"]
             body += ["        if got:", f"            took_{k}({s}, b, j, k, t)",
-                     "            return True", "    return False", "", ""]
+                     f"            cout[{k}, 0] += 1", "            return True",
+                     "    return False", "", ""]
         fn = f"{index[root]}_{index[root]}"
         body += [
-            RELEASE, f"def release_{index[root]}(b, now, limit, last, S):",
+            RELEASE, f"def release_{index[root]}(b, now, limit, last, cout, S):",
             "    n = 0", "    while n < limit:", f"        t = avail_{fn}(S)",
             "        if t == NEVER:", "            break", "        if t < last[0]:",
             "            t = last[0]", "        if t > now:", "            break",
-            f"        if not pull_{fn}(b, n, t, S):", "            break",
+            f"        if not pull_{fn}(b, n, t, cout, S):", "            break",
             "        b.timestamp[n] = t", "        b.port[n] = -2", "        last[0] = t",
             "        n += 1", "    b.meta[0] = n", "    return n", "", "",
         ]
@@ -250,7 +253,7 @@ class Schedule:
             for release, states, entry, last in zip(self._release, self._states, self._entries,
                                                     self._last):
                 while True:
-                    n = release(rb, now, limit, last, states)
+                    n = release(rb, now, limit, last, program.counters.out, states)
                     if n == 0:
                         break
                     moved = True

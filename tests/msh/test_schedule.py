@@ -94,6 +94,7 @@ def test_released_packets_count_once_and_leave_the_held_count():
     c, _out = run_graph(g, Feed([(0, bytes(100))] * 30))
     assert c.entered == 30 and c.exits[0] == 30 and c.element("q")["held"] == 0
     assert c.element("cnt")["count"] == 30 and c.element("s")["byte_count"] == 3000
+    assert c.element("q")["out"][0] == 30 and c.element("s")["out"][0] == 30
 
 
 def test_a_released_packet_may_enter_another_queue():
