@@ -60,13 +60,13 @@ def tb_refill(tb, now):
 
 @njit(cache=True)
 def tb_contains(tb, tokens):
-    return tb[LEVEL] >= tokens * SCALE
+    return tb[LEVEL] >= np.int64(tokens) * SCALE  # int64: a packet length is int32
 
 
 @njit(cache=True)
 def tb_remove(tb, tokens):
     """Take ``tokens`` (the level may go negative: a deficit paid back by the refill)."""
-    tb[LEVEL] -= tokens * SCALE
+    tb[LEVEL] -= np.int64(tokens) * SCALE
     tb[CHARGED] += tokens
 
 
@@ -74,7 +74,7 @@ def tb_remove(tb, tokens):
 def tb_ready_at(tb, tokens):
     """The earliest time at which the bucket will hold ``tokens`` if nothing is taken
     (``UNSET``, i.e. "any time", when it holds them already or has never been used)."""
-    need = tokens * SCALE
+    need = np.int64(tokens) * SCALE
     if tb[LAST] == UNSET or tb[LEVEL] >= need or need > tb[CAPACITY]:
         # need > capacity: the bucket never gets there; callers keep need <= capacity.
         return UNSET if need <= tb[CAPACITY] else NEVER
