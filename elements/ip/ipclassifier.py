@@ -64,10 +64,13 @@ class IPClassifier(Element):
         5-tuple (no TCP flags, lengths, TTL, ...)."""
         return "verdict" if iprules.flow_deterministic(self.compiled()) else None
 
-    def make_state(self, n_outputs: int) -> np.ndarray:
+    def check_connections(self, n_inputs: int, n_outputs: int) -> None:
         if n_outputs > len(self.config.rules):  # Click: one pattern per output
-            raise ValueError(f"IPClassifier: {n_outputs} connected outputs but "
-                             f"{len(self.config.rules)} patterns; give one per output")
+            raise ValueError(f"{n_outputs} connected outputs but {len(self.config.rules)} "
+                             "patterns; give one pattern per output")
+
+    def make_state(self, n_outputs: int) -> np.ndarray:
+        self.check_connections(1, n_outputs)
         self.kernel = iprules.build_kernel("ipclassifier", self.compiled(), drop(1), drop(0))
         return np.zeros(1, np.int64)
 

@@ -60,11 +60,14 @@ class IPFilter(Element):
         5-tuple (no TCP flags, lengths, TTL, ...)."""
         return "verdict" if iprules.flow_deterministic(self.compiled()) else None
 
-    def make_state(self, n_outputs: int) -> np.ndarray:
+    def check_connections(self, n_inputs: int, n_outputs: int) -> None:
         for k, (_, result) in enumerate(self.compiled()):
             if result >= max(n_outputs, 1):  # Click: "slot out of range"
-                raise ValueError(f"IPFilter: rules[{k}]: output {result} out of range (the "
-                                 f"element has {max(n_outputs, 1)} connected outputs)")
+                raise ValueError(f"rules[{k}]: output {result} out of range (the element "
+                                 f"has {max(n_outputs, 1)} connected outputs)")
+
+    def make_state(self, n_outputs: int) -> np.ndarray:
+        self.check_connections(1, n_outputs)
         self.kernel = iprules.build_kernel("ipfilter", self.compiled(), drop(2), drop(0))
         return np.zeros(1, np.int64)
 
