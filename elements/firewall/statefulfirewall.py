@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field
 from elements import flowtable, net
 from elements.codegen import load_source
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import FlowTable, ft_insert, ft_lookup, flowtable_counters, make_flowtable
+from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
 from elements.ip import iprules
 from elements.lb import l4rewrite
 from elements.lb.l4rewrite import (
@@ -307,6 +307,7 @@ class StatefulFirewall(Element):
         c = self.config
         ft = make_flowtable(c.capacity)
         slots = ft.used.shape[0]
+        self.ref_conns = {}  # ``reference``'s connections start afresh with the state
         return FirewallState(
             timeouts=np.array([int(t * 1e9) for t in (c.tcp_timeout, c.tcp_transitory_timeout,
                                                       c.tcp_closed_timeout, c.other_timeout)],
@@ -328,7 +329,7 @@ class StatefulFirewall(Element):
     # ---- the plain-Python oracle: a dict of connections and a transition table ----
 
     def reference(self, pkt, inp: int) -> int:
-        conns = self.__dict__.setdefault("ref_conns", {})
+        conns = self.ref_conns
         st = ref_l4_status(pkt, True)
         if st == L4_NOT_IP:
             return drop(D_NOT_IP)

@@ -212,6 +212,7 @@ class L4Gateway(Element):
         c = self.config
         ft = make_flowtable(2 * c.capacity)
         slots = ft.used.shape[0]
+        self.ref = {"conns": {}, "ports": {}, "cursor": 0}  # ``reference`` starts afresh too
         return GatewayState(
             cfg=np.array([ipv4_int(c.vip), c.vport, ipv4_int(c.source or c.vip),
                           ipv4_int(c.backend), c.backend_port or c.vport, c.port_low,
@@ -229,7 +230,7 @@ class L4Gateway(Element):
     def reference(self, pkt, inp: int) -> int:
         """Plain Python over dicts (assumes the flow table never fills)."""
         c = self.config
-        r = self.__dict__.setdefault("ref", {"conns": {}, "ports": {}, "cursor": 0})
+        r = self.ref
         st = ref_l4_status(pkt, False)
         if st:
             return -st

@@ -62,10 +62,11 @@ class HashSwitch(Element):
     kernel = staticmethod(hashswitch_kernel)
 
     def make_state(self, n_outputs: int) -> np.ndarray:
-        return np.array([self.config.offset, self.config.length, max(n_outputs, 1)], np.int64)
+        self.ref_outputs = max(n_outputs, 1)  # for ``reference``
+        return np.array([self.config.offset, self.config.length, self.ref_outputs], np.int64)
 
-    def reference(self, pkt, inp: int, n_outputs: int = 1) -> int:
-        off, n_bytes, n = self.config.offset, self.config.length, max(n_outputs, 1)
+    def reference(self, pkt, inp: int) -> int:
+        off, n_bytes, n = self.config.offset, self.config.length, self.ref_outputs
         if pkt.length < off + n_bytes:
             return 0
         d = sum(pkt.buf[pkt.head + off : pkt.head + off + n_bytes])

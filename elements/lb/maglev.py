@@ -43,8 +43,7 @@ def maglev_fill(offset, skip, weight, table):
     table[:] = -1
     wmax = 0
     for j in range(n):
-        if weight[j] > wmax:
-            wmax = weight[j]
+        wmax = max(wmax, weight[j])
     if wmax == 0:
         return
     nxt = np.zeros(n, np.int64)

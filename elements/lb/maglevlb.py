@@ -11,10 +11,10 @@ from pydantic import Field, field_validator, model_validator
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import (
     FlowTable,
+    flowtable_counters,
     ft_insert,
     ft_lookup,
     ft_remove,
-    flowtable_counters,
     make_flowtable,
 )
 from elements.lb.l4rewrite import (
@@ -248,6 +248,7 @@ class MaglevLB(Element):
             stats=np.zeros(3, np.int64),
         )
         self.set_backends(state, c.backends)
+        self.ref_state, self.ref_flows = state, {}  # ``reference`` runs beside this state
         return state
 
     def set_backends(self, state: MaglevState, backends: list) -> None:
@@ -276,9 +277,9 @@ class MaglevLB(Element):
         return out
 
     def reference(self, pkt, inp: int) -> int:
-        """Plain Python over dicts; needs a state from ``make_state`` (``self.ref_state``
-        set by the caller) for the lookup table only. Assumes the flow table never fills."""
-        ref = self.__dict__.setdefault("ref_flows", {})
+        """Plain Python over dicts, beside the last ``make_state`` (whose lookup table it
+        reads, so ``set_backends`` applies to both). Assumes the flow table never fills."""
+        ref = self.ref_flows
         s = self.ref_state
         st = ref_l4_status(pkt, False)
         if st:

@@ -43,12 +43,13 @@ class RoundRobinSwitch(Element):
     kernel = staticmethod(roundrobinswitch_kernel)
 
     def make_state(self, n_outputs: int) -> np.ndarray:
-        return np.array([0, max(n_outputs, 1)], np.int64)
+        self.ref_outputs, self.ref_next = max(n_outputs, 1), 0  # for ``reference``
+        return np.array([0, self.ref_outputs], np.int64)
 
     def counters(self, state: np.ndarray) -> dict[str, int]:
         return {"next": int(state[0])}
 
-    def reference(self, pkt, inp: int, n_outputs: int = 1) -> int:
-        out = getattr(self, "ref_next", 0)
-        self.ref_next = 0 if out + 1 >= max(n_outputs, 1) else out + 1
+    def reference(self, pkt, inp: int) -> int:
+        out = self.ref_next
+        self.ref_next = 0 if out + 1 >= self.ref_outputs else out + 1
         return out

@@ -6,12 +6,12 @@ import ipaddress
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from l4_helpers import checksums_ok, ip_batch, kernel_vs_reference, one, run
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
 from elements.gateway.l4gateway import L4Gateway, L4GatewayConfig
 from elements.net import flow_hash5
-from l4_helpers import checksums_ok, ip_batch, kernel_vs_reference, one, run
 
 VIP, GW, BACKEND = "203.0.113.1", "10.0.0.1", "10.0.0.10"
 SEC = 10**9
@@ -162,8 +162,8 @@ def test_kernel_matches_reference(packets):
 
 def test_docstring_example_runs():
     from elementkit import example_yaml
-
     from l4_helpers import push
+
     from msh.runtime import Program
     from msh.yamlgraph import load
 
@@ -181,9 +181,9 @@ def test_docstring_example_runs():
 def test_graph_file_round_trip():
     from pathlib import Path
 
+    from l4_helpers import push
     from scapy.layers.l2 import Ether
 
-    from l4_helpers import push
     from msh.runtime import Program
     from msh.yamlgraph import load
 

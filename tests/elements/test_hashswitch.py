@@ -1,6 +1,7 @@
 """HashSwitch: Click's byte-sum hash, known answers, short packets, kernel == reference."""
 
 import pytest
+from elementkit import any_frames, compare
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -69,7 +70,7 @@ def test_kernel_matches_reference(offset, length, n, frames):
     b = make_batch(len(frames))
     load_frames(b, frames)
     for i in range(len(frames)):
-        want = el.reference(from_batch(b, i), 0, n_outputs=n)
+        want = el.reference(from_batch(b, i), 0)
         assert el.kernel(b, i, s, 0) == want
         assert 0 <= want < n
 
@@ -83,3 +84,11 @@ def test_docstring_example_runs():
     frames = [bytes(16) + bytes([10, 0, 0, k]) for k in range(8)]
     seen, _ = run_graph(g, frames)
     assert [port for port, _ in seen] == [(10 + k ^ (10 + k) >> 4) & 1 for k in range(8)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(any_frames(), min_size=1, max_size=8), st.integers(1, 9),
+       st.sampled_from([(26, 8), (14, 20), (0, 1), (30, 4)]))
+def test_elementkit_compare_on_real_frames(frames, n, where):
+    compare(HashSwitch("hs", HashSwitchConfig(offset=where[0], length=where[1])), frames,
+            n_outputs=n)

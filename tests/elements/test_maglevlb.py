@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from l4_helpers import checksums_ok, ip_batch, kernel_vs_reference, one, run
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
 from elements.lb.maglevlb import MaglevLB, MaglevLBConfig
 from elements.net import flow_hash5
-from l4_helpers import checksums_ok, ip_batch, kernel_vs_reference, one, run
 
 VIP = "10.0.0.100"
 
@@ -55,7 +55,7 @@ def test_spread_follows_weights():
 
 
 def test_table_shares_match_weights():
-    el, s = make([{"addr": "192.168.1.1", "weight": 1}, {"addr": "192.168.1.2", "weight": 3},
+    _, s = make([{"addr": "192.168.1.1", "weight": 1}, {"addr": "192.168.1.2", "weight": 3},
                   {"addr": "192.168.1.3", "weight": 0}], table_size=65537)
     share = np.bincount(s.table, minlength=3) / len(s.table)
     assert abs(share[0] - 0.25) < 0.001 and abs(share[1] - 0.75) < 0.001 and share[2] == 0
@@ -221,7 +221,6 @@ def test_kernel_matches_reference(port_rewrite, data):
     packets = data.draw(st.lists(traffic(port_rewrite), min_size=1, max_size=40))
     backends = [{"addr": a, "port": 8080} if port_rewrite else {"addr": a} for a in BACKENDS]
     el, s = make(backends, timeout=0.3, table_size=251)
-    el.ref_state = s
     frames, inps, ts = zip(*packets)
     kernel_vs_reference(el, s, list(frames), list(inps), sorted(ts))
 
@@ -231,10 +230,10 @@ def test_kernel_matches_reference(port_rewrite, data):
 
 def test_docstring_example_runs():
     from elementkit import example_yaml
+    from l4_helpers import push
 
     from msh.runtime import Program
     from msh.yamlgraph import load
-    from l4_helpers import push
 
     prog = Program(load("<MaglevLB example>", text=example_yaml(MaglevLB)), batch_size=8)
     req = IP(src="172.16.0.9", dst="10.0.0.100") / TCP(sport=4000, dport=80, flags="S")
@@ -249,11 +248,11 @@ def test_docstring_example_runs():
 def test_lb_graph_balances_and_replies():
     from pathlib import Path
 
+    from l4_helpers import push
     from scapy.layers.l2 import Ether
 
     from msh.runtime import Program
     from msh.yamlgraph import load
-    from l4_helpers import push
 
     g = load(Path(__file__).resolve().parents[2] / "graphs" / "lb.yaml",
              {"vip": VIP, "backends": [{"addr": "192.168.9.1"}, {"addr": "192.168.9.2"}]})

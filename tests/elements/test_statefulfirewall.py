@@ -6,11 +6,11 @@ import ipaddress
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from l4_helpers import ip_batch, kernel_vs_reference, one, run
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
 from elements.firewall.statefulfirewall import StatefulFirewall, StatefulFirewallConfig
-from l4_helpers import ip_batch, kernel_vs_reference, one, run
 
 IN_HOST, OUT_HOST = "10.1.0.5", "93.184.216.34"
 RULES = ["allow tcp dst port 80 or 443", "allow udp dst port 53", "allow icmp",
@@ -238,8 +238,8 @@ def test_kernel_matches_reference(packets):
 
 def test_docstring_example_runs():
     from elementkit import example_yaml
-
     from l4_helpers import push
+
     from msh.runtime import Program
     from msh.yamlgraph import load
 
@@ -254,9 +254,9 @@ def test_docstring_example_runs():
 def test_graph_file_handshake_and_unsolicited():
     from pathlib import Path
 
+    from l4_helpers import push
     from scapy.layers.l2 import Ether
 
-    from l4_helpers import push
     from msh.runtime import Program
     from msh.yamlgraph import load
 

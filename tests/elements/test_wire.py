@@ -3,7 +3,7 @@
 import numpy as np
 from scapy.layers.inet import IP, UDP
 
-from elements.batch import make_batch, load_frames
+from elements.batch import load_frames, make_batch
 from elements.element import lookup
 from elements.standard.wire import Wire
 from msh import graph as G
@@ -55,5 +55,5 @@ def test_docstring_example_and_graph_file():
     frames = [b"", b"abc", bytes(IP() / UDP())]
     for g in (load("<example>", text=example_yaml(Wire)),
               load(Path(__file__).resolve().parents[2] / "graphs" / "wire.yaml")):
-        seen, c = run_graph(g, frames)
+        seen, _ = run_graph(g, frames)
         assert seen == [(0, f) for f in frames]
