@@ -20,7 +20,7 @@ def hashswitch_kernel(b, i, s, inp):
     start = b.head[i] + off
     d = 0
     for k in range(start, start + n_bytes):
-        d += row[k]
+        d += np.int64(row[k])  # an int64 sum, also in plain Python (NumPy 2 keeps uint8)
     if n == 2 or n == 4 or n == 8:
         return (d ^ (d >> 4)) & (n - 1)
     return d % n
