@@ -28,7 +28,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python bench/nat.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     SHARED_TRACE,
     BenchError,
     element,
@@ -37,8 +37,8 @@ from bench.harness import (  # noqa: E402
     source,
     versions,
 )
-from msh import graph as G  # noqa: E402
-from msh.runtime import Counters  # noqa: E402
+from msh import graph as G
+from msh.runtime import Counters
 
 PUBLIC = "198.51.100.1"
 TRACE_FLOWS = 10_000

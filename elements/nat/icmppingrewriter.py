@@ -59,8 +59,7 @@ def icmppingrewriter_kernel(b, i, s, inp):
     sa = rd32(row, l3 + 12)
     da = rd32(row, l3 + 16)
     now = b.timestamp[i]
-    if now > s.misc[M_NOW]:
-        s.misc[M_NOW] = now
+    s.misc[M_NOW] = max(s.misc[M_NOW], now)
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:

@@ -44,8 +44,7 @@ def ip_transport(b, i):
         return l3, 0, 0, 0, False
     end = l3 + room
     ip_len = rd16(row, l3 + 2)
-    if l3 + ip_len < end:  # Click's CheckIPHeader trims the packet to ip_len
-        end = l3 + ip_len
+    end = min(end, l3 + ip_len)  # Click's CheckIPHeader trims the packet to ip_len
     return l3, hl, end, row[l3 + 9], (rd16(row, l3 + 6) & 0x1FFF) == 0
 
 
@@ -67,8 +66,7 @@ def iprewriter_kernel(b, i, s, inp):
     sp = rd16(row, l4)
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
-    if now > s.misc[M_NOW]:
-        s.misc[M_NOW] = now
+    s.misc[M_NOW] = max(s.misc[M_NOW], now)
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
@@ -162,7 +160,8 @@ class IPRewriter(Element):
     """Rewrite TCP and UDP flows by input spec: source NAT, NAPT, load balancing (Click's
     IPRewriter).
 
-    Ports: ``1-/1-``: one input per entry of ``inputs``; outputs as the specs name.
+    Ports: ``1-/1-``: one input per entry of ``inputs`` (an input beyond them uses the
+    last spec); outputs as the specs name.
 
     A packet of a flow that has a mapping is rewritten by it: addresses, ports, the IP
     and TCP/UDP checksums (incrementally; a UDP checksum of 0 stays 0) and the

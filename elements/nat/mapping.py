@@ -30,7 +30,15 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from elements.flowtable import USED, FlowTable, ft_insert, ft_lookup, ft_remove, make_flowtable
+from elements.flowtable import (
+    ST_INSERT_FAILURES,
+    USED,
+    FlowTable,
+    ft_insert,
+    ft_lookup,
+    ft_remove,
+    make_flowtable,
+)
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5
 
@@ -135,7 +143,7 @@ def rewriter_counters(st: RewriterState) -> dict[str, int]:
         "mapping_failures": int(st.inp_fail.sum()),
         "size": live,
         "capacity": int(st.misc[M_CAPACITY]),
-        "table_insert_failures": int(st.ft.stats[1]),
+        "table_insert_failures": int(st.ft.stats[ST_INSERT_FAILURES]),
     }
 
 
@@ -168,7 +176,7 @@ def touch(st, f, now):
     cls = proto_class(st.f_proto[f])
     t = flow_timeout(st, cls, st.f_state[f])
     g = st.tmo[cls, TMO_GUARANTEE]
-    dead = now + (t if t > g else g)
+    dead = now + (max(g, t))
     st.f_t[f, T_BEXP] = now + t
     st.f_t[f, T_GEXP] = now + g
     st.f_t[f, T_DEAD] = dead
@@ -205,11 +213,12 @@ def victim(st, now):
     guarantee has passed, the oldest on ties; -1 when every mapping is guaranteed."""
     best = -1
     for f in range(st.f_alloc.shape[0]):
-        if st.f_alloc[f] and st.f_t[f, T_GEXP] <= now:
-            if best < 0 or st.f_t[f, T_BEXP] < st.f_t[best, T_BEXP] or (
-                    st.f_t[f, T_BEXP] == st.f_t[best, T_BEXP]
-                    and st.f_t[f, T_BORN] < st.f_t[best, T_BORN]):
-                best = f
+        if not st.f_alloc[f] or st.f_t[f, T_GEXP] > now:
+            continue
+        if best < 0 or st.f_t[f, T_BEXP] < st.f_t[best, T_BEXP] or (
+                st.f_t[f, T_BEXP] == st.f_t[best, T_BEXP]
+                and st.f_t[f, T_BORN] < st.f_t[best, T_BORN]):
+            best = f
     return best
 
 
@@ -330,7 +339,7 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
             if v < 0 or (g == 0 and now + t0 < st.f_t[v, T_BEXP]):
                 return _fail(st, spec)
             destroy(st, v)
-    dead = now + (t0 if t0 > g else g)
+    dead = now + (max(g, t0))
     kf = ft_insert(st.ft, flow_hash5(s, d, sp, dp, proto), s, d, sp, dp, proto, now, dead - 1)
     if kf < 0:
         return _fail(st, spec)

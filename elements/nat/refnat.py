@@ -198,9 +198,6 @@ class RefRewriter:
         self.table[reply] = (flow, 1)
         return flow
 
-    def live(self, now: int) -> int:
-        return sum(1 for f in self.flows if f.dead > now)
-
     # -- packets -------------------------------------------------------------------------
     def process(self, pkt, inp: int) -> int:
         l3 = pkt.l3

@@ -26,7 +26,6 @@ import ipaddress
 from dataclasses import dataclass
 
 DROP, PASS, KEEP, PATTERN, ROUNDROBIN = 0, 1, 2, 3, 4
-KIND_NAMES = ("drop", "pass", "keep", "pattern", "roundrobin")
 
 
 @dataclass(frozen=True)

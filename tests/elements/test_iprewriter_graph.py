@@ -48,7 +48,7 @@ def test_nat_graph_translates_both_directions():
 def test_docstring_examples_load(tmp_path):
     for kind in ("IPRewriter", "ICMPPingRewriter"):
         doc = lookup(kind).__doc__
-        example = re.search(r"Example::\n\n(.*?)\n\n", doc, re.S).group(1)
+        example = re.search(r"Example::\n\n(.*?)\n\n", doc, re.DOTALL).group(1)
         text = "graph: example\n" + "\n".join(line[8:] for line in example.splitlines())
         path = tmp_path / f"{kind}.yaml"
         path.write_text(text)

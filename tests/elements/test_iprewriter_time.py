@@ -37,8 +37,8 @@ def test_udp_timeout_default_300s():
 def test_tcp_nodata_done_and_data_timeouts():
     el = nat(tcp_nodata_timeout=10, tcp_done_timeout=3, tcp_timeout=100, tcp_guarantee=0)
     a = ("10.0.0.1", "8.8.8.8", 5, 80)
-    out = lambda flags, data=b"": tcp(*a, flags, data)  # noqa: E731
-    rep = lambda flags, data=b"": tcp("8.8.8.8", PUB, 80, 2000, flags, data)  # noqa: E731
+    out = lambda flags, data=b"": tcp(*a, flags, data)
+    rep = lambda flags, data=b"": tcp("8.8.8.8", PUB, 80, 2000, flags, data)
     frames = [out("S"), rep("SA"), rep("A"),  # no data yet: 10 s
               out("PA", b"x"), rep("PA", b"y"),  # data both ways: 100 s
               rep("A"),
