@@ -7,8 +7,10 @@ RatedUnqueue, BandwidthRatedUnqueue) or a pull output wired to a push element or
 ``out`` (then the graph's egress pulls as fast as packets come, as Click's ToDevice
 on an infinitely fast link) -- above schedulers and shapers, with Queues as leaves.
 
-**Time.** For a trace, ``now`` is the timestamp of the latest packet seen; for live
-traffic (a feeder with ``live = True``) it is the wall clock (``time.time_ns``).
+**Time.** For a trace, time is the packets' timestamps: after a batch, ``now`` is
+just before the batch's latest timestamp (the next batch may bring more packets of
+that time; they queue first). For live traffic (a feeder with ``live = True``) it is
+the wall clock (``time.time_ns``).
 Releases are computed as events, not polled: a subtree can give a packet at
 ``avail = max(own ready time, min over its inputs' avail)``, where a Queue's avail
 is its head packet's arrival time and a shaper's ready time is when its token bucket
@@ -19,8 +21,7 @@ So departures do not depend on how the trace is cut into batches. Only a Queue's
 overflow does: it is decided when the batch is walked. Before each batch the
 schedule releases what was due before that batch's first packet, so only releases
 due *within* a batch come after the batch's own arrivals (use small batches when a
-queue is nearly as short as a batch). For a trace, ``now`` after a batch is just
-before its latest timestamp; for live traffic, the wall clock.
+queue is nearly as short as a batch).
 
 **Departure time.** A released packet's timestamp is set to its departure time (the
 ``t`` it was released at), not its arrival: downstream elements, pcap writers and
@@ -34,7 +35,8 @@ stay held and are counted as held.
 
 Released packets are walked from the root's successor with ``Program.push(...,
 entered=False)``: they were counted when they entered, and leave the queue's
-``held`` count as they are released.
+``held`` count as they are released. Each pull element counts what it gave on its
+output 0 (``Counters.out``), as the walk does for push elements.
 """
 
 from __future__ import annotations
