@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> dict:
         a, c = state.ac
         res = {
             "patterns": n_pat, "packets": total, "batch": BATCH,
-            "automaton_states": int(a.delta.shape[0] + c.delta.shape[0]),
-            "byte_classes": [int(a.delta.shape[1]), int(c.delta.shape[1])],
+            "automaton_states": int(a.first.shape[0] + c.first.shape[0]),
+            "byte_classes": [int(a.dims[0]), int(c.dims[0])],
             "build_s": round(build_s, 3), "compile_s": round(compile_s, 2),
             "ns_per_packet": round(ns, 1), "mpps": round(1e3 / ns, 3),
             "gbit_per_s": round(ip_bytes * args.plays * 8 / elapsed, 3),

@@ -1,14 +1,16 @@
 """Aho–Corasick multi-pattern matching: built once in Python, scanned in numba.
 
-The automaton is a failure-resolved DFA: ``delta[state, cls[byte]]`` is the next
-state for every byte, so a scan is one table load per byte and no failure links are
-followed at run time. Bytes are compressed into classes (every byte that occurs in a
-pattern gets its own class, all others share class 0), which keeps the table
-``states x classes`` small enough for 10,000 patterns. Case-insensitive automata fold
+The automaton is a failure-resolved DFA, so a scan is one table load per byte and no
+failure links are followed at run time. Bytes are compressed into classes (every byte
+that occurs in a pattern gets its own class, all others share class 0), which keeps
+the table ``states x classes`` small enough for 10,000 patterns. A scan's state is a
+premultiplied offset ``o = state * classes`` (the root is 0): the next one is
+``table[o + cls[byte]]``, no multiply on the load chain; and states are numbered so
+that those with outputs come last, so ``o >= dims[1]`` alone says "outputs here". Case-insensitive automata fold
 ASCII letters at build time (patterns lowered) and at scan time (``cls`` maps ``A``
 and ``a`` to one class), so the scan loop is the same for both.
 
-Outputs are CSR arrays: the patterns ending exactly at state ``s`` are
+Outputs are CSR arrays indexed by state number ``s = o // classes``: the patterns ending exactly at state ``s`` are
 ``out_ids[out_ptr[s]:out_ptr[s + 1]]``. Patterns that end at a suffix of ``s`` are
 reached through dictionary links: ``first[s]`` is the nearest state on the failure
 chain of ``s`` (``s`` itself included) that has outputs, ``link[t]`` the next one after
@@ -26,7 +28,8 @@ from numba import njit
 
 
 class Automaton(NamedTuple):
-    delta: np.ndarray  # int32[states, classes]: failure-resolved transitions
+    table: np.ndarray  # int32[states * classes]: offset -> next offset, per class
+    dims: np.ndarray  # int64[2]: classes, the first offset of a state with outputs
     cls: np.ndarray  # int32[256]: byte -> class (case folded when built with nocase)
     first: np.ndarray  # int32[states]: first state with outputs on the failure chain, or -1
     link: np.ndarray  # int32[states]: next state with outputs after this one, or -1
@@ -90,23 +93,35 @@ def build(patterns: list[bytes], nocase: bool = False) -> Automaton:
             fail[t] = delta[f, x]
             queue.append(t)
         delta[s] = row
+    # Renumber: states without outputs first (the root stays 0), then the others.
+    has = first >= 0
+    order = np.concatenate([np.flatnonzero(~has), np.flatnonzero(has)])
+    new = np.empty(n, np.int64)
+    new[order] = np.arange(n)
+    table = (new[delta[order]] * n_cls).astype(np.int32).ravel()
+    remap = np.append(new, -1)  # index -1 (no state) stays -1
+    own = [own[s] for s in order]
     out_ptr = np.zeros(n + 1, np.int32)
     out_ptr[1:] = np.cumsum([len(o) for o in own])
     out_ids = np.array([k for o in own for k in o], np.int32)
     pat_len = np.array([len(p) for p in patterns], np.int32)
-    return Automaton(delta, cls, first, link, out_ptr, out_ids, pat_len)
+    dims = np.array([n_cls, int((~has).sum()) * n_cls], np.int64)
+    return Automaton(table, dims, cls, remap[first[order]].astype(np.int32),
+                     remap[link[order]].astype(np.int32), out_ptr, out_ids, pat_len)
 
 
 @njit(cache=True)
 def ac_find_all(a, data, start, end, state):
-    """Every match in ``data[start:end]`` starting from ``state``: (pattern, end offset)
-    pairs in scan order (end offset exclusive), and the state after the last byte.
-    Allocates its result: for tests and tools, not for kernels."""
+    """Every match in ``data[start:end]`` starting from ``state`` (an offset, 0 the
+    root): (pattern, end offset) pairs in scan order (end offset exclusive), and the
+    state after the last byte. Allocates its result: for tests and tools, not kernels."""
     pats = []
     ends = []
     for p in range(start, end):
-        state = a.delta[state, a.cls[data[p]]]
-        t = a.first[state]
+        state = a.table[state + a.cls[data[p]]]
+        if state < a.dims[1]:
+            continue
+        t = a.first[state // a.dims[0]]
         while t >= 0:
             for q in range(a.out_ptr[t], a.out_ptr[t + 1]):
                 pats.append(a.out_ids[q])

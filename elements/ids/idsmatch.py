@@ -54,7 +54,7 @@ class IDSState(NamedTuple):
     ft: FlowTable
     f_next: np.ndarray  # int64 per flow slot: next expected sequence number
     f_base: np.ndarray  # int64: sequence number of stream offset 0
-    f_ac: np.ndarray  # int32[slots, 2]: automaton states; row ``slots``: scratch
+    f_ac: np.ndarray  # int32[slots + 1, 2]: automaton states (offsets); last row: scratch
     f_flags: np.ndarray  # uint8: FL_BLOCKED
     f_bits: np.ndarray  # uint64[slots + 1, words]: fired rules, matched contents; the last
     #                     row is scratch for packets scanned without flow state
@@ -165,13 +165,16 @@ def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dpo
     st1 = states[1]
     for p in range(start, end):
         x = data[p]
-        st0 = cs.delta[st0, cs.cls[x]]
-        st1 = ci.delta[st1, ci.cls[x]]
-        if cs.first[st0] < 0 and ci.first[st1] < 0:
+        st0 = cs.table[st0 + cs.cls[x]]
+        st1 = ci.table[st1 + ci.cls[x]]
+        if st0 < cs.dims[1] and st1 < ci.dims[1]:
             continue
         for w in range(2):
             a = s.ac[w]
-            t = a.first[st0 if w == 0 else st1]
+            o = st0 if w == 0 else st1
+            if o < a.dims[1]:
+                continue
+            t = a.first[o // a.dims[0]]
             while t >= 0:
                 for q in range(a.out_ptr[t], a.out_ptr[t + 1]):
                     r = _content_hit(s, s.pat_content[s.pat_base[w] + a.out_ids[q]],

@@ -62,7 +62,8 @@ def test_known_answer_classic():
     a = build([b"he", b"she", b"his", b"hers"])
     got, _ = scan(a, b"ushers")
     assert got == {(1, 4), (0, 4), (3, 6)}
-    assert a.delta.shape == (10, 6)  # root + 9 trie states; h e i r s + "other"
+    assert (a.first.shape[0], a.dims[0]) == (10, 6)  # root + 9 trie states; h e i r s + other
+    assert a.table.shape[0] == 60 and a.dims[1] == 6 * 6  # 4 states have outputs
 
 
 def test_nocase_folds_both_sides():
