@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import (
+    USED,
     FlowTable,
     flowtable_counters,
     ft_insert,
@@ -99,10 +100,12 @@ class MaglevState(NamedTuple):
     # the client used; [1] = the slot of the other direction's entry.
     val: np.ndarray  # uint64[slots, 2]
     stats: np.ndarray  # int64[3]: new flows, packets of known flows, replies
+    last: np.ndarray  # int64[1]: the entry the last packet used, -1 if none (``slot_of``)
 
 
 @njit(cache=True)
 def maglevlb_kernel(b, i, s, inp):
+    s.last[0] = -1
     st = l4_status(b, i, False)
     if st != L4_OK:
         return drop(st - 1)
@@ -124,6 +127,7 @@ def maglevlb_kernel(b, i, s, inp):
         ft.expiry[k] = expiry
         ft.expiry[s.val[k, 1]] = expiry
         s.stats[S_REPLIES] += 1
+        s.last[0] = k
         set_saddr(b, i, np.uint32(s.cfg[C_VIP]))
         set_sport(b, i, np.uint32((v >> np.uint64(8)) & np.uint64(0xFFFF)))
         rehash(b, i)
@@ -164,11 +168,30 @@ def maglevlb_kernel(b, i, s, inp):
         s.val[r, 1] = k
         s.picks[j] += 1
         s.stats[S_NEW] += 1
+    s.last[0] = k
     set_daddr(b, i, addr)
     if port >= 0:
         set_dport(b, i, np.uint32(port))
     rehash(b, i)
     return 0
+
+
+@njit(cache=True)
+def maglevlb_slot_of(s):
+    return s.last[0]
+
+
+@njit(cache=True)
+def maglevlb_touch(s, k, b, i):
+    """Refresh flow entry ``k`` (and its other direction) for packet ``i`` as the kernel
+    would; -1 when the entry is gone."""
+    now = b.timestamp[i]
+    if s.ft.used[k] != USED or s.ft.expiry[k] < now:
+        return -1
+    expiry = now + s.cfg[C_TIMEOUT]
+    s.ft.expiry[k] = expiry
+    s.ft.expiry[s.val[k, 1]] = expiry
+    return expiry
 
 
 class MaglevLB(Element):
@@ -231,6 +254,13 @@ class MaglevLB(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_backend",
              "flow_table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(maglevlb_kernel)
+    slot_of = staticmethod(maglevlb_slot_of)
+    touch = staticmethod(maglevlb_touch)
+
+    def cache_role(self) -> str:
+        """A mapping: once a flow has its backend, every packet of it is rewritten the
+        same way while its entry lives."""
+        return "mapping"
 
     def make_state(self, n_outputs: int) -> MaglevState:
         c = self.config
@@ -246,6 +276,7 @@ class MaglevLB(Element):
             ft=ft,
             val=np.zeros((slots, 2), np.uint64),
             stats=np.zeros(3, np.int64),
+            last=np.full(1, -1, np.int64),
         )
         self.set_backends(state, c.backends)
         self.ref_state, self.ref_flows = state, {}  # ``reference`` runs beside this state

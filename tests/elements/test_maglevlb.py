@@ -6,14 +6,21 @@ import random
 
 import numpy as np
 import pytest
+from elementkit import make as make_el
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from l4_helpers import checksums_ok, ip_batch, kernel_vs_reference, one, run
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
 
+from elements.batch import load_frames
 from elements.lb.maglevlb import MaglevLB, MaglevLBConfig
 from elements.net import flow_hash5
+from msh import graph as G
+from msh.chain import Chain, Middlebox
+from msh.chainrun import run_chain
+from msh.compiler import compile_chain
 
 VIP = "10.0.0.100"
 
@@ -270,3 +277,69 @@ def test_lb_graph_balances_and_replies():
     c = prog.finish()
     assert c.element("lb")["drops"] == {"not_for_vip": 1}
     assert c.element("lb")["replies"] == 200
+
+
+# -- the decision cache: a compiled chain replays MaglevLB's mapping exactly ---------------
+
+
+class Stamped:
+    """A feed of frames with their timestamps (ns), for ``run_chain``."""
+
+    def __init__(self, frames, stamps):
+        self.frames, self.stamps, self.total = list(frames), list(stamps), len(frames)
+
+    def fill(self, b, n):
+        take, self.frames = self.frames[:n], self.frames[n:]
+        ts, self.stamps = self.stamps[:n], self.stamps[n:]
+        return load_frames(b, take, ts) if take else 0
+
+
+def linear(name, *elements):
+    """A middlebox in -> e1 -> e2 ... -> out."""
+    g = G.new_graph(name)
+    prev = G.IN
+    for el in elements:
+        G.add_element(g, el)
+        G.connect(g, prev, 0, el.name, 0)
+        prev = el.name
+    G.connect(g, prev, 0, G.OUT, 0)
+    return Middlebox(name, g)
+
+
+def test_cached_plan_equals_naive_chain_with_maglev():
+    backends = [{"addr": "192.168.1.1"}, {"addr": "192.168.1.2"}]
+    chain = Chain("fw-lb", [
+        linear("fw", make_el("Strip", "strip", length=14), make_el("CheckIPHeader", "chk"),
+               make_el("Paint", "p", color=5), make_el("Unstrip", "unstrip", length=14)),
+        linear("lb", make_el("Strip", "strip", length=14), make_el("CheckIPHeader", "chk"),
+               make_el("MaglevLB", "m", vip=VIP, backends=backends, timeout=1.0,
+                       table_size=251),
+               make_el("Unstrip", "unstrip", length=14)),
+    ])
+    plan = compile_chain(chain)
+    assert "lb/m" in plan.graph.graph["cache"]["nodes"]
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["A", "PA", "S", "F", "R",
+                                                                   "udp", "other"]),
+                              st.integers(0, 700_000_000)), min_size=1, max_size=80))
+    def check(packets):
+        frames = []
+        for flow, kind, _ in packets:
+            dst = "10.9.9.9" if kind == "other" else VIP
+            l4 = UDP(sport=2000 + flow, dport=53) if kind == "udp" else TCP(
+                sport=1000 + flow, dport=80, flags="A" if kind == "other" else kind)
+            frames.append(bytes(Ether() / IP(src=f"172.16.0.{flow % 3 + 1}", dst=dst) / l4))
+        stamps = list(np.cumsum([gap for _, _, gap in packets]))
+        naive = run_chain(plan, "naive", Stamped(frames, stamps), batch_size=16, capture=True)
+        msh = run_chain(plan, "msh", Stamped(frames, stamps), batch_size=16, capture=True)
+        assert msh.outputs == naive.outputs
+        assert msh.drops_by_middlebox() == naive.drops_by_middlebox()
+
+    check()
+    frames = [bytes(Ether() / IP(src="172.16.0.1", dst=VIP) / TCP(sport=7, dport=80, flags=f))
+              for f in ["S"] + ["A"] * 6]
+    stamps = [k * 1000 for k in range(len(frames))]
+    msh = run_chain(plan, "msh", Stamped(frames, stamps), capture=True)
+    assert msh.counters.cache["hits"] == 5  # the SYN walks, the first ACK records
+    assert msh.outputs == run_chain(plan, "naive", Stamped(frames, stamps), capture=True).outputs
