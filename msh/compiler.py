@@ -81,24 +81,40 @@ class Plan:
         }
 
 
+def main_path(g: nx.MultiDiGraph) -> list[str]:
+    """The elements a forwarded packet meets: from ``in``, always by output 0."""
+    path, node = [], G.IN
+    while True:
+        succ = G.successors(g, node)
+        if 0 not in succ or succ[0][0] == G.OUT or len(path) > len(g):
+            return path
+        node = succ[0][0]
+        path.append(node)
+
+
 def path_cost(g: nx.MultiDiGraph, by_owner: bool) -> dict:
-    """Per-packet work along the chain's main path (the one a forwarded packet takes):
+    """Per-packet work along the main path, for a packet of a flow already seen:
     header parses, flow-table lookups, and stage crossings. In the naive chain every
     middlebox is its own stage behind the host bridge; in the plan, stages are the
-    hypervisor and what is left of each middlebox."""
-    path = nx.shortest_path(g, G.IN, G.OUT) if G.OUT in g and nx.has_path(g, G.IN, G.OUT) else []
-    parses = lookups = crossings = 0
+    hypervisor and what is left of each middlebox, and a cached region costs one
+    lookup (its mappings are refreshed in place) and is skipped."""
+    cached = set(g.graph.get("cache", {}).get("nodes", []))
+    parses = lookups = crossings = elements = 0
     prev_stage = "host"
-    for node in path:
-        el = g.nodes[node].get("element")
-        if el is None:
+    for node in main_path(g):
+        el = g.nodes[node]["element"]
+        if node in cached:
+            if g.graph["cache"]["entry"] == node:
+                lookups += 1
+                elements += 1
             continue
+        elements += 1
         parses += el.kind() in PARSERS
         lookups += el.state_kind == "per-flow"
         stage = g.nodes[node]["owner"] if by_owner else g.nodes[node].get("stage")
         crossings += stage != prev_stage
         prev_stage = stage
-    return {"elements": max(len(path) - 2, 0), "parses": parses, "table_lookups": lookups,
+    return {"elements": elements, "parses": parses, "table_lookups": lookups,
             "stage_crossings": crossings}
 
 
@@ -126,6 +142,13 @@ def explain(plan: Plan) -> str:
              f" {len(list(G.elements(plan.graph)))} after compilation"]
     for node, why in plan.removed:
         lines.append(f"  removed {node}: {why}")
+    cache = plan.graph.graph.get("cache")
+    if cache:
+        lines.append(f"  per-flow decision cache in the hypervisor, before {cache['entry']},"
+                     f" replaces: {', '.join(cache['nodes'])}")
+        lines.append("    why: each is flow-deterministic (a 5-tuple filter, a mapping that"
+                     " sticks once made, a fixed head move); later packets of a flow take one"
+                     " lookup and one rewrite")
     stages = plan.stages()
     hv = stages.get(HYPERVISOR, [])
     lines.append(f"  hoisted into the hypervisor stage ({len(hv)}): " + (", ".join(hv) or "none"))

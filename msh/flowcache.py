@@ -1,10 +1,11 @@
 """The per-flow decision cache of the hypervisor stage.
 
 The first packet of a flow walks the cached region of the plan (flow-deterministic
-elements: filters with 5-tuple rules, NAT and load-balancer mappings once made) and
-the walk records the flow's fate: where it leaves the region (or which element drops
-it and why), the 5-tuple and annotations it leaves with, the region edges it took
-(for counters) and the flow-table slot of every mapping it used. Later packets of
+elements: filters with 5-tuple rules, NAT and load-balancer mappings once made,
+Strip/Unstrip) and the walk records the flow's fate: where it leaves the region (or
+which element drops it and why), the 5-tuple and annotations it leaves with, how far
+its head and length moved, the region edges it took (for counters) and the flow-table
+slot of every mapping it used. Later packets of
 the flow take one lookup, refresh those mappings exactly as the elements would
 (``touch``), get one rewrite, and jump to the recorded exit.
 
@@ -36,6 +37,7 @@ HITS, MISSES, WALKED, STORED = 0, 1, 2, 3
 class CacheState(NamedTuple):
     ft: FlowTable
     new: np.ndarray  # uint32[slots, 7]: saddr, daddr, sport, dport, paint, dst_anno, flow_hash
+    moved: np.ndarray  # int32[slots, 2]: how far the region moved the head, and the length
     fate: np.ndarray  # int64[slots]
     edges: np.ndarray  # uint64[slots]: region edges taken (bit e = edge_node/port[e])
     slots: np.ndarray  # int64[slots, mappings]: each mapping element's flow slot or -1
@@ -50,6 +52,7 @@ def make_cache(capacity: int, edges: list[tuple[int, int]], mappings: int) -> Ca
     return CacheState(
         ft=ft,
         new=np.zeros((n, 7), np.uint32),
+        moved=np.zeros((n, 2), np.int32),
         fate=np.zeros(n, np.int64),
         edges=np.zeros(n, np.uint64),
         slots=np.full((n, max(mappings, 1)), -1, np.int64),
@@ -99,8 +102,10 @@ def cache_forget(cs, b, i):
 
 
 @njit(cache=True)
-def cache_store(cs, h, saddr, daddr, sport, dport, proto, b, i, fate, edges, expiry):
-    """Record the fate of the flow keyed by the 5-tuple it had at the region entry."""
+def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fate, edges,
+                expiry):
+    """Record the fate of the flow keyed by the 5-tuple it had at the region entry
+    (where its head and length were ``head`` and ``length``)."""
     c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
     if c < 0:
         return -1
@@ -111,6 +116,8 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, b, i, fate, edges, exp
     cs.new[c, 4] = b.paint[i]
     cs.new[c, 5] = b.dst_anno[i]
     cs.new[c, 6] = b.flow_hash[i]
+    cs.moved[c, 0] = b.head[i] - head
+    cs.moved[c, 1] = b.length[i] - length
     cs.fate[c] = fate
     cs.edges[c] = edges
     cs.stats[STORED] += 1
@@ -166,6 +173,8 @@ def cache_replay(cs, c, b, i, cout, cdrop, expiry):
     b.paint[i] = n[4]
     b.dst_anno[i] = n[5]
     b.flow_hash[i] = n[6]
+    b.head[i] += cs.moved[c, 0]
+    b.length[i] += cs.moved[c, 1]
     m = cs.edges[c]
     for e in range(cs.edge_node.shape[0]):
         if (m >> np.uint64(e)) & np.uint64(1):

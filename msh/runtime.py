@@ -114,7 +114,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch)]
     lines += [f"# kernels: {_fingerprint(kernels)}",
-              "from msh.inlining import deep_inline as inline", ""]
+              "from msh.inlining import inline", ""]
     for name in order:
         el = g.nodes[name]["element"]
         k = index[name]
@@ -137,7 +137,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     if cache:
         lines += ["        rec = False", "        mask = np.uint64(0)",
                   "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
-                  "        o2 = np.uint16(0)", "        o3 = np.uint16(0)", "        o4 = np.uint8(0)"]
+                  "        o2 = np.uint16(0)", "        o3 = np.uint16(0)", "        o4 = np.uint8(0)",
+                  "        ohead = np.int32(0)", "        olen = np.int32(0)"]
         lines += [f"        sl{j} = -1" for j in range(len(mappings))]
     lines.append("        while node >= 0:")
 
@@ -157,7 +158,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         out = [f"{indent}if rec:"]
         out += touches([f"sl{j}" for j in range(len(mappings))], indent + "    ")
         out += [f"{indent}    if ok:",
-                f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, b, i, {fate}, mask, exp)",
+                f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, ohead, olen, b, i,"
+                f" {fate}, mask, exp)",
                 f"{indent}        if c >= 0:"]
         out += [f"{indent}            cs.slots[c, {j}] = sl{j}" for j in range(len(mappings))]
         out += [f"{indent}            pass", f"{indent}    rec = False"]
@@ -206,7 +208,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                 f"{indent}    o1 = b.daddr[i]",
                 f"{indent}    o2 = b.sport[i]",
                 f"{indent}    o3 = b.dport[i]",
-                f"{indent}    o4 = b.proto[i]"]
+                f"{indent}    o4 = b.proto[i]",
+                f"{indent}    ohead = b.head[i]",
+                f"{indent}    olen = b.length[i]"]
         out += [f"{indent}    sl{j} = -1" for j in range(len(mappings))]
         out += [f"{indent}else:", f"{indent}    cache_forget(cs, b, i)"]
         return out

@@ -204,6 +204,7 @@ class L4Gateway(Element):
     writes = ("ip.src", "ip.dst", "ip.sum", "l4.ports", "tcp.sum", "udp.sum", "saddr",
               "daddr", "sport", "dport", "flow_hash")
     state_kind = "per-flow"
+    keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_port",
              "table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(l4gateway_kernel)

@@ -35,7 +35,7 @@ from elements.net import IPv4Address, flow_hash5, ipv4_int
 
 FORWARD, REVERSE = 1, 2
 # Indices into ``MaglevState.cfg``.
-C_VIP, C_VPORT, C_TIMEOUT, C_NBACKENDS = 0, 1, 2, 3
+C_VIP, C_VPORT, C_TIMEOUT, C_NBACKENDS, C_VMASK = 0, 1, 2, 3, 4
 # Indices into ``MaglevState.stats``.
 S_NEW, S_STUCK, S_REPLIES = 0, 1, 2
 
@@ -50,6 +50,8 @@ class Backend(ElementConfig):
 
 class MaglevLBConfig(ElementConfig):
     vip: IPv4Address = Field(description="the virtual IP address clients connect to")
+    vip_prefix: int = Field(32, ge=0, le=32, description="serve every address of vip/prefix"
+                            " (a virtual network; replies get back the address they were sent to)")
     vport: int | None = Field(None, ge=1, le=65535,
                               description="the service port; unset balances every port")
     backends: list[Backend] = Field(min_length=1, description="the backend servers")
@@ -97,7 +99,7 @@ class MaglevState(NamedTuple):
     # Per flow-table slot, in one row so that a packet touches one more cache line:
     # [0] = kind (FORWARD/REVERSE) | port << 8 | addr << 32, where a forward entry holds
     # its backend's address and port + 1 (0: keep the port) and a reverse entry the port
-    # the client used; [1] = the slot of the other direction's entry.
+    # and the virtual address the client used; [1] = the other direction's slot.
     val: np.ndarray  # uint64[slots, 2]
     stats: np.ndarray  # int64[3]: new flows, packets of known flows, replies
     last: np.ndarray  # int64[1]: the entry the last packet used, -1 if none (``slot_of``)
@@ -128,11 +130,12 @@ def maglevlb_kernel(b, i, s, inp):
         ft.expiry[s.val[k, 1]] = expiry
         s.stats[S_REPLIES] += 1
         s.last[0] = k
-        set_saddr(b, i, np.uint32(s.cfg[C_VIP]))
+        set_saddr(b, i, np.uint32(v >> np.uint64(32)))
         set_sport(b, i, np.uint32((v >> np.uint64(8)) & np.uint64(0xFFFF)))
         rehash(b, i)
         return 1
-    if daddr != s.cfg[C_VIP] or (s.cfg[C_VPORT] >= 0 and dport != s.cfg[C_VPORT]):
+    if (daddr & s.cfg[C_VMASK]) != s.cfg[C_VIP] or (s.cfg[C_VPORT] >= 0
+                                                     and dport != s.cfg[C_VPORT]):
         return drop(4)
     k = ft_lookup(ft, b.flow_hash[i], saddr, daddr, sport, dport, proto, now)
     if k >= 0:
@@ -164,7 +167,8 @@ def maglevlb_kernel(b, i, s, inp):
         s.val[k, 0] = (np.uint64(FORWARD) | (np.uint64(port + 1) << np.uint64(8))
                       | (np.uint64(addr) << np.uint64(32)))
         s.val[k, 1] = r
-        s.val[r, 0] = np.uint64(REVERSE) | (np.uint64(dport) << np.uint64(8))
+        s.val[r, 0] = (np.uint64(REVERSE) | (np.uint64(dport) << np.uint64(8))
+                      | (np.uint64(daddr) << np.uint64(32)))
         s.val[r, 1] = k
         s.picks[j] += 1
         s.stats[S_NEW] += 1
@@ -251,6 +255,7 @@ class MaglevLB(Element):
     writes = ("ip.src", "ip.dst", "ip.sum", "l4.ports", "tcp.sum", "udp.sum", "saddr",
               "daddr", "sport", "dport", "flow_hash")
     state_kind = "per-flow"
+    keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_backend",
              "flow_table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(maglevlb_kernel)
@@ -264,11 +269,12 @@ class MaglevLB(Element):
 
     def make_state(self, n_outputs: int) -> MaglevState:
         c = self.config
+        mask = (0xFFFFFFFF << (32 - c.vip_prefix)) & 0xFFFFFFFF
         ft = make_flowtable(2 * c.capacity)
         slots = ft.used.shape[0]
         state = MaglevState(
-            cfg=np.array([ipv4_int(c.vip), -1 if c.vport is None else c.vport,
-                          int(c.timeout * 1e9), 0], np.int64),
+            cfg=np.array([ipv4_int(c.vip) & mask, -1 if c.vport is None else c.vport,
+                          int(c.timeout * 1e9), 0, mask], np.int64),
             table=np.full(c.table_size, -1, np.int32),
             b_addr=np.zeros(c.max_backends, np.uint32),
             b_port=np.full(c.max_backends, -1, np.int32),
@@ -323,12 +329,13 @@ class MaglevLB(Element):
             if not live or entry["kind"] != REVERSE:
                 return -9
             entry["expiry"] = entry["peer"]["expiry"] = expiry
-            ref_set_field(pkt, "saddr", int(s.cfg[C_VIP]))
+            ref_set_field(pkt, "saddr", entry["vip"])
             ref_set_field(pkt, "sport", entry["port"])
             ref_rehash(pkt)
             return 1
         vport = int(s.cfg[C_VPORT])
-        if pkt.daddr != int(s.cfg[C_VIP]) or (vport >= 0 and pkt.dport != vport):
+        if (pkt.daddr & int(s.cfg[C_VMASK])) != int(s.cfg[C_VIP]) or (
+                vport >= 0 and pkt.dport != vport):
             return -5
         if live:
             if entry["kind"] != FORWARD:
@@ -345,7 +352,8 @@ class MaglevLB(Element):
                 return -8
             entry = {"kind": FORWARD, "addr": addr, "port": port, "expiry": expiry}
             ref[key] = entry
-            ref[rkey] = {"kind": REVERSE, "port": pkt.dport, "expiry": expiry, "peer": entry}
+            ref[rkey] = {"kind": REVERSE, "port": pkt.dport, "vip": pkt.daddr, "expiry": expiry,
+                         "peer": entry}
             entry["peer"] = ref[rkey]
         ref_set_field(pkt, "daddr", entry["addr"])
         if entry["port"] >= 0:

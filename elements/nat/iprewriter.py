@@ -6,9 +6,10 @@ from numba import njit
 from pydantic import Field, field_validator
 
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import ft_lookup
+from elements.flowtable import USED, ft_lookup
 from elements.nat.mapping import (
     M_DST_ANNO,
+    M_LAST,
     M_NOW,
     RW_DADDR,
     RW_DPORT,
@@ -48,8 +49,33 @@ def ip_transport(b, i):
     return l3, hl, end, row[l3 + 9], (rd16(row, l3 + 6) & 0x1FFF) == 0
 
 
+@njit(cache=True, inline="always")
+def update_state(b, i, s, f, d, proto, l3, hl, l4):
+    """Click's per-flow state after packet ``i`` (direction ``d``): UDP counts packets
+    and notes a reply; TCP notes FIN, RST, SYN and payload per direction."""
+    state = s.f_state[f]
+    row_flags = b.data[i, l4 + 13]
+    if proto == IP_PROTO_UDP:
+        if d:  # Click's UDPFlow: reply seen, packets counted up to 3
+            state |= 1
+        if state < 6:
+            state += 2
+    else:
+        have_payload = hl + (b.data[i, l4 + 12] >> 4) * 4 < rd16(b.data[i], l3 + 2)
+        if row_flags & TH_RST:
+            state |= 3
+        elif row_flags & TH_FIN:
+            state |= 1 << d
+        elif (row_flags & TH_SYN) or have_payload:
+            state &= ~(1 << d)
+        if have_payload:
+            state |= 4 << d
+    s.f_state[f] = state
+
+
 @njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
 def iprewriter_kernel(b, i, s, inp):
+    s.misc[M_LAST] = -1
     l3, hl, end, proto, first = ip_transport(b, i)
     if hl == 0:
         return drop(NO_IP_HEADER)
@@ -86,7 +112,6 @@ def iprewriter_kernel(b, i, s, inp):
     b.daddr[i] = rw[RW_DADDR]
     if s.misc[M_DST_ANNO]:
         b.dst_anno[i] = rw[RW_DADDR]
-    state = s.f_state[f]
     if proto == IP_PROTO_UDP:
         wr16(row, l4, rw[RW_SPORT])
         wr16(row, l4 + 2, rw[RW_DPORT])
@@ -96,30 +121,40 @@ def iprewriter_kernel(b, i, s, inp):
             wr16(row, l4 + 6, check if check != 0 else 0xFFFF)
         b.sport[i] = rw[RW_SPORT]
         b.dport[i] = rw[RW_DPORT]
-        if d:  # Click's UDPFlow: reply seen, packets counted up to 3
-            state |= 1
-        if state < 6:
-            state += 2
+        update_state(b, i, s, f, d, proto, l3, hl, l4)
     elif end - l4 >= 18:  # as Click, a TCP header without its checksum keeps its ports
         wr16(row, l4, rw[RW_SPORT])
         wr16(row, l4 + 2, rw[RW_DPORT])
         wr16(row, l4 + 16, add_delta(rd16(row, l4 + 16), rw[RW_L4D]))
         b.sport[i] = rw[RW_SPORT]
         b.dport[i] = rw[RW_DPORT]
-        flags = row[l4 + 13]
-        have_payload = hl + (row[l4 + 12] >> 4) * 4 < rd16(row, l3 + 2)
-        if flags & TH_RST:
-            state |= 3
-        elif flags & TH_FIN:
-            state |= 1 << d
-        elif (flags & TH_SYN) or have_payload:
-            state &= ~(1 << d)
-        if have_payload:
-            state |= 4 << d
-    s.f_state[f] = state
+        update_state(b, i, s, f, d, proto, l3, hl, l4)
     b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
     touch(s, f, now)
+    s.misc[M_LAST] = k
     return rw[RW_OUT]
+
+
+@njit(cache=True, _nrt=False)
+def iprewriter_slot_of(s):
+    return s.misc[M_LAST]
+
+
+@njit(cache=True, _nrt=False)
+def iprewriter_touch(s, k, b, i):
+    """What the kernel does to mapping state for a packet of the flow in slot ``k`` that
+    the decision cache serves (a TCP/UDP first fragment with its whole header, no SYN,
+    FIN or RST): the flow's state and clocks. -1 when the mapping is gone."""
+    now = b.timestamp[i]
+    if s.ft.used[k] != USED or s.ft.expiry[k] < now or s.sl_flow[k] < 0:
+        return -1
+    f = s.sl_flow[k]
+    l3 = b.l3[i]
+    hl = (b.data[i, l3] & 0x0F) * 4
+    s.misc[M_NOW] = max(s.misc[M_NOW], now)
+    update_state(b, i, s, f, s.sl_dir[k], b.proto[i], l3, hl, l3 + hl)
+    touch(s, f, now)
+    return s.ft.expiry[k]
 
 
 class RewriterConfig(ElementConfig):
@@ -204,8 +239,15 @@ class IPRewriter(Element):
     writes = ("ip.src", "ip.dst", "ip.sum", "l4.ports", "tcp.sum", "udp.sum", "saddr",
               "daddr", "sport", "dport", "flow_hash", "dst_anno")
     state_kind = "per-flow"
+    keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
     drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(iprewriter_kernel)
+    slot_of = staticmethod(iprewriter_slot_of)
+    touch = staticmethod(iprewriter_touch)
+
+    def cache_role(self) -> str:
+        """A mapping: once made, every packet of the flow is rewritten the same way."""
+        return "mapping"
 
     def timeouts(self) -> list[list[float]]:
         """Seconds per class (TCP, UDP, ICMP): base, data/streaming, done, guarantee."""

@@ -49,7 +49,7 @@ RW_SADDR, RW_DADDR, RW_SPORT, RW_DPORT, RW_OUT, RW_IPD, RW_L4D = range(7)
 # f_t[f, :]: best-effort expiry, guarantee expiry, death, creation number.
 T_BEXP, T_GEXP, T_DEAD, T_BORN = range(4)
 # misc[:]
-M_COUNT, M_FREE_TOP, M_BORN, M_NOW, M_CAPACITY, M_DST_ANNO = range(6)
+M_COUNT, M_FREE_TOP, M_BORN, M_NOW, M_CAPACITY, M_DST_ANNO, M_LAST = range(7)
 # tmo[class, :] (ns); classes: 0 TCP, 1 UDP, 2 ICMP
 TMO_BASE, TMO_MORE, TMO_DONE, TMO_GUARANTEE = range(4)
 CLS_TCP, CLS_UDP, CLS_ICMP = 0, 1, 2
@@ -106,6 +106,7 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
     misc = np.zeros(8, np.int64)
     misc[M_FREE_TOP] = capacity
     misc[M_CAPACITY] = capacity
+    misc[M_LAST] = -1  # the table slot the last packet used (the decision cache reads it)
     misc[M_DST_ANNO] = int(dst_anno)
     misc[M_NOW] = np.iinfo(np.int64).min
     return RewriterState(

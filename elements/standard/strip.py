@@ -45,6 +45,12 @@ class Strip(Element):
     writes = ("head", "length")
     kernel = staticmethod(strip_kernel)
 
+    def cache_role(self) -> str | None:
+        """The decision cache replays the head and length it moves, which is the same for
+        every packet it serves when no packet is shorter than ``length``: those packets
+        hold an IP header and a whole TCP/UDP header, 28 bytes at least."""
+        return "verdict" if self.config.length <= 28 else None
+
     def head_shift(self) -> int:
         return self.config.length
 

@@ -53,6 +53,10 @@ class Unstrip(Element):
     drops = ("no_headroom",)
     kernel = staticmethod(unstrip_kernel)
 
+    def cache_role(self) -> str:
+        """The decision cache replays the head and length it moves."""
+        return "verdict"
+
     def head_shift(self) -> int:
         return -self.config.length
 

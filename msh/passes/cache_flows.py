@@ -1,8 +1,10 @@
 """Choose the region whose per-flow decisions the hypervisor caches.
 
-The region starts at the first element the decision cache may treat (``cache_role``
-"verdict" or "mapping", see msh/flowcache.py) and grows over successors all of whose
-inputs come from the region. Its elements get ``cached = True``; the graph records
+A region starts at an element the decision cache may treat (``cache_role`` "verdict"
+or "mapping", see msh/flowcache.py) that every packet reaches parsed (after an element
+that sets the parse flags: the cache keys on the 5-tuple), and grows over successors
+all of whose inputs come from the region. The region with the most mappings (then the
+most elements) is cached. Its elements get ``cached = True``; the graph records
 ``graph.graph["cache"] = {"entry": ..., "nodes": [...]}``. The walk then looks the
 flow up before the entry and, on a hit, replays the recorded fate.
 Requires: a composed graph (after hoisting, so stages are known). Guarantees: the
@@ -23,29 +25,46 @@ def _role(g: nx.MultiDiGraph, node: str) -> str | None:
     return None if el is None else el.cache_role()
 
 
-def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    g = g.copy()
-    g.graph.pop("cache", None)
-    order = list(nx.topological_sort(g))
-    entry = next((n for n in order if _role(g, n) and g.in_degree(n) == 1
-                  and any(_role(g, p) is None for p in g.predecessors(n))), None)
-    if entry is None:
-        return g
-    region = [entry]
-    members = {entry}
+def _grow(g: nx.MultiDiGraph, entry: str, order: list[str]) -> list[str]:
+    """The region from ``entry``: every later element with a cache role all of whose
+    inputs come from the region, while its edges fit the walk's bit mask."""
+    region, members = [entry], {entry}
     edges = len(G.successors(g, entry))
     for node in order[order.index(entry) + 1:]:
         preds = set(g.predecessors(node))
         more = len(G.successors(g, node))
         if _role(g, node) and preds and preds <= members and edges + more <= MAX_EDGES:
-            edges += more
             region.append(node)
             members.add(node)
-    if not any(_role(g, n) == "mapping" for n in region) and len(region) == 1:
+            edges += more
+    return region
+
+
+def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    g = g.copy()
+    g.graph.pop("cache", None)
+    order = list(nx.topological_sort(g))
+    parsed: set[str] = set()  # elements every packet reaches parsed (flags set)
+    best: list[str] = []
+    for node in order:
+        el = g.nodes[node].get("element")
+        preds = list(g.predecessors(node))
+        if preds and all(p in parsed for p in preds):
+            parsed.add(node)
+        if el is not None and "flags" in el.writes:
+            parsed.add(node)
+        if (node in parsed and node not in best and _role(g, node) and g.in_degree(node) == 1
+                and all(p in parsed and p not in best for p in preds)
+                and "flags" not in el.writes):
+            region = _grow(g, node, order)
+            score = lambda r: (sum(_role(g, n) == "mapping" for n in r), len(r))  # noqa: E731
+            if score(region) > score(best):
+                best = region
+    if not any(_role(g, n) == "mapping" for n in best) and len(best) < 2:
         return g  # one stateless element: a lookup would cost what it saves
-    for node in region:
+    for node in best:
         g.nodes[node]["cached"] = True
-    g.graph["cache"] = {"entry": entry, "nodes": region}
+    g.graph["cache"] = {"entry": best[0], "nodes": best}
     return g
 
 

@@ -26,9 +26,8 @@ def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         if (prev is None or prev.kind() != "Unstrip" or g.out_degree(feeder[0]) != 1
                 or prev.config.length != el.config.length):
             continue
-        removed = g.graph.setdefault("removed", [])
         why = f"Unstrip({el.config.length}) then Strip({el.config.length}) is the identity"
-        removed += [(feeder[0], why), (node, why)]
+        g.graph["removed"] = [*g.graph.get("removed", []), (feeder[0], why), (node, why)]
         bypass(g, feeder[0])
         bypass(g, node)
     return g

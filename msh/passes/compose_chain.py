@@ -3,7 +3,8 @@
 Each middlebox's elements are copied under ``<middlebox>/<element>`` and remember
 their ``owner``; a middlebox's ``out[0]`` is joined to the next one's ``in[0]``; its
 other outputs become numbered chain outputs (``graph.graph["exits"]`` says which
-middlebox port each is). A Switch becomes an IPClassifier feeding one sub-chain per
+middlebox port each is); its other inputs (a NAT's reply side) are left unfed, so
+``remove_dead`` removes what only they reach. A Switch becomes an IPClassifier feeding one sub-chain per
 rule; a Parallel becomes a Tee feeding every branch.
 Requires: validated middlebox graphs with an ``in`` and an ``out``. Guarantees: every
 packet meets the same elements in the same order as in the naive chain.
@@ -57,7 +58,8 @@ class _Composer:
                     self.g.add_edge(src, G.OUT, src_port=d["src_port"], dst_port=k,
                                     where=d["where"])
             elif u == G.IN:
-                self.join(feeders, (prefix + v, d["dst_port"]))
+                if d["src_port"] == 0:  # the chain feeds in[0]; other inputs stay unfed
+                    self.join(feeders, (prefix + v, d["dst_port"]))
             else:
                 self.g.add_edge(src, prefix + v, src_port=d["src_port"],
                                 dst_port=d["dst_port"], where=d["where"])

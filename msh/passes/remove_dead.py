@@ -18,5 +18,8 @@ def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
     alive = set(roots)
     for root in roots:
         alive |= nx.descendants(g, root)
-    g.remove_nodes_from([n for n in list(g) if n not in alive and n not in G.INTERFACE])
+    dead = [n for n in g if n not in alive and n not in G.INTERFACE]
+    g.graph["removed"] = list(g.graph.get("removed", [])) + [
+        (n, "no packet can reach it (an input left unfed, or a removed element's output)") for n in dead]
+    g.remove_nodes_from(dead)
     return g

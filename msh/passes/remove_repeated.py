@@ -70,7 +70,7 @@ def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         twin = _earlier_twin(g, node)
         if twin is None:
             continue
-        g.graph.setdefault("removed", []).append(
-            (node, f"repeats {twin} ({el.kind()}, same config) with nothing written since"))
+        why = f"repeats {twin} ({el.kind()}, same work) and nothing since changes its result"
+        g.graph["removed"] = [*g.graph.get("removed", []), (node, why)]
         bypass(g, node)
     return g

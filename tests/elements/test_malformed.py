@@ -2,14 +2,10 @@
 
 Truncated frames, bad checksums and lengths, IP options, fragments, IPv6, ARP, VLAN
 tags, random bytes, and nonsense annotations (``l3``/``l4`` anywhere in or out of the
-packet). The last test runs this file again in a subprocess with NUMBA_BOUNDSCHECK=1
-(its own numba cache), so any read or write outside a slot fails loudly there.
+packet). tests/test_modes.py runs these tests again with NUMBA_BOUNDSCHECK=1 (its own
+numba cache), so any read or write outside a slot fails loudly there.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from elementkit import any_frames, compare, make, mark, outcome, run_graph
@@ -131,17 +127,3 @@ def test_never_crashes_and_matches_reference(kind, config, n_outputs, frames, da
     run = compare(el, frames, n_outputs=n_outputs, annotations=ann)
     for r in run.results:
         assert 0 <= r < n_outputs or 0 <= -1 - r < len(el.drops)
-
-
-@pytest.mark.skipif(os.environ.get("NUMBA_BOUNDSCHECK") == "1"
-                    or os.environ.get("NUMBA_DISABLE_JIT") == "1",
-                    reason="this is the checked run itself, or there is no JIT to check")
-def test_this_file_under_numba_boundscheck(tmp_path):
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
-           "MSH_CACHE_DIR": str(tmp_path / "msh")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__,
-         "-k", "not boundscheck"], check=False, cwd=root, env=env, capture_output=True, text=True,
-        timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -68,7 +68,8 @@ def test_repeated_idempotent_element_is_removed_and_says_why():
     names = [n for n, _ in G.elements(plan.graph)]
     # b/p repeats a/p but a/cnt (global state, writes nothing) sits between: still removed
     assert "b/p" not in names and "b/q" in names
-    assert plan.removed == [("b/p", "repeats a/p (Paint, same config) with nothing written since")]
+    assert plan.removed == [
+        ("b/p", "repeats a/p (Paint, same work) and nothing since changes its result")]
     assert "removed b/p" in explain(plan)
 
 
