@@ -5,7 +5,9 @@ capacity, so probes stay short), keys are 5-tuples packed in four uint32 words.
 Entries expire at a packet-time deadline (ns), so trace replays are deterministic; an
 expired entry is reclaimed by the next insert that probes over it. Probing is bounded
 (``MAX_PROBE``): an insert that finds no room is refused and counted. No Python
-objects: the table is a NamedTuple of arrays that kernels take as state. Elements keep
+objects: the table is a NamedTuple of arrays that kernels take as state. The
+operations are inlined into their callers: a call would pass the arrays by value and
+count references to each (measured: ~300 ns a lookup inside the walk). Elements keep
 their per-flow values in their own arrays indexed by the slot number.
 """
 
@@ -47,7 +49,7 @@ def _same(ft, k, saddr, daddr, ports, proto):
             and ft.key[k, 3] == proto)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     """The slot of a live entry for this 5-tuple, or -1. ``h`` is its flow hash."""
     mask = ft.used.shape[0] - 1
@@ -65,7 +67,7 @@ def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     """Insert (or refresh) this 5-tuple; returns its slot, or -1 when there is no room
     within ``MAX_PROBE`` probes (counted). Expired entries on the way are reclaimed."""
@@ -103,7 +105,7 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     return free
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ft_remove(ft, k):
     """Delete the entry in slot ``k`` (it leaves a tombstone so probe chains hold)."""
     if ft.used[k] == USED:

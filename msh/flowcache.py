@@ -11,7 +11,8 @@ the flow take one lookup, refresh those mappings exactly as the elements would
 
 An entry lives no longer than the mappings it summarises (its expiry is the earliest
 of theirs, renewed on every hit), so a mapping can never expire or be reused under a
-live entry. Packets that may change a flow's state (TCP SYN, FIN or RST), fragments,
+live entry. Every function here takes the batch and is inlined into the walk (a call would
+pass the batch's arrays by value). Packets that may change a flow's state (TCP SYN, FIN or RST), fragments,
 and non-TCP/UDP packets always walk, and a walking SYN/FIN/RST forgets the flow's
 entry. Elements' own internal counters see only the packets that walk.
 """
@@ -86,13 +87,13 @@ def cacheable(b, i):
     return p == IP_PROTO_UDP
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cache_find(cs, b, i):
     return ft_lookup(cs.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
                      b.proto[i], b.timestamp[i])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cache_forget(cs, b, i):
     """A packet that may change the flow's state walks; its flow's entry goes."""
     cs.stats[WALKED] += 1
@@ -101,7 +102,7 @@ def cache_forget(cs, b, i):
         ft_remove(cs.ft, c)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fate, edges,
                 expiry):
     """Record the fate of the flow keyed by the 5-tuple it had at the region entry
@@ -124,7 +125,7 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rewrite(b, i, saddr, daddr, sport, dport):
     """Rewrite the 5-tuple in bytes and annotations with incremental checksums, as the
     mapping elements do (RFC 1624; a UDP checksum of 0 stays 0)."""
@@ -157,7 +158,7 @@ def _rewrite(b, i, saddr, daddr, sport, dport):
         wr16(row, at, l4sum)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cache_replay(cs, c, b, i, cout, cdrop, expiry):
     """Apply entry ``c`` to row ``i``: rewrite, counters, renewed expiry; its fate."""
     cs.stats[HITS] += 1

@@ -267,7 +267,7 @@ class Program:
     """A validated graph made runnable: numbered elements, their states, the walk."""
 
     def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH,
-                 cache_capacity: int = 1 << 16, trace: bool = False):
+                 cache_capacity: int = 1 << 14, trace: bool = False):
         self.graph = g
         self.batch_size = batch_size
         self.sources = [n for n, el in G.elements(g) if el.source]
