@@ -35,10 +35,10 @@ def rerun(tmp_path: Path, env: dict[str, str], *args: str) -> None:
 
 @pytest.mark.skipif(INNER, reason="this is a rerun itself")
 def test_element_tests_without_the_jit(tmp_path):
-    rerun(tmp_path, {"NUMBA_DISABLE_JIT": "1", "MSH_MAX_EXAMPLES": "10"}, "tests/elements")
+    rerun(tmp_path, {"NUMBA_DISABLE_JIT": "1", "MSH_MAX_EXAMPLES": "5"}, "tests/elements")
 
 
 @pytest.mark.skipif(INNER, reason="this is a rerun itself")
 def test_malformed_input_tests_under_bounds_checking(tmp_path):
-    rerun(tmp_path, {"NUMBA_BOUNDSCHECK": "1", "MSH_MAX_EXAMPLES": "30"}, "tests/elements",
+    rerun(tmp_path, {"NUMBA_BOUNDSCHECK": "1", "MSH_MAX_EXAMPLES": "20"}, "tests/elements",
           "-k", FUZZ)
