@@ -1,7 +1,8 @@
 """A flow table in preallocated numpy arrays, shared by every stateful element.
 
 Open addressing with linear probing over a power-of-two number of slots (twice the
-capacity, so probes stay short), keys are 5-tuples packed in four uint32 words.
+capacity, so probes stay short); each slot is one int64 record holding the 5-tuple
+key, the slot's state, its expiry and up to five words of the owner's values.
 Entries expire at a packet-time deadline (ns), so trace replays are deterministic; an
 expired entry is reclaimed by the next insert that probes over it. Probing is bounded
 (``MAX_PROBE``): an insert that finds no room is refused and counted. No Python
@@ -21,46 +22,82 @@ from numba import njit
 MAX_PROBE = 64
 EMPTY, USED, DELETED = 0, 1, 2
 
+# The words of a slot's record: the key, its state and expiry, then the owner's values.
+W_ADDRS = 0  # saddr << 32 | daddr
+W_PORTS = 1  # (sport << 16 | dport) << 32 | proto << 8 | EMPTY, USED or DELETED
+W_EXPIRY = 2  # packet time (ns) after which the entry is dead
+W_VALUES = 3  # first of the owner's words (``make_flowtable(values=...)``)
+CACHE_LINE = 64
+
 # Indices into ``FlowTable.stats``.
 ST_INSERTS, ST_INSERT_FAILURES, ST_EXPIRED, ST_OCCUPIED = 0, 1, 2, 3
 
 
 class FlowTable(NamedTuple):
-    key: np.ndarray  # uint32[slots, 4]: saddr, daddr, sport << 16 | dport, proto
-    used: np.ndarray  # uint8[slots]: EMPTY, USED or DELETED
-    expiry: np.ndarray  # int64[slots]: packet time (ns) after which the entry is dead
+    rec: np.ndarray  # int64[slots, width]: one record per slot, rows aligned to cache lines
     stats: np.ndarray  # int64[4]: inserts, insert failures, expired, occupied slots
 
 
-def make_flowtable(capacity: int) -> FlowTable:
-    """A table for at least ``capacity`` live flows."""
+def make_flowtable(capacity: int, values: int = 0) -> FlowTable:
+    """A table for at least ``capacity`` live flows, each slot with ``values`` int64
+    words of the owner's own. A record is 32 or 64 bytes, aligned so that a lookup
+    and what it finds touch one cache line (measured: separate key, state and expiry
+    arrays cost a cache miss each)."""
     slots = 1 << max(4, int(2 * capacity - 1).bit_length())
-    return FlowTable(
-        key=np.zeros((slots, 4), np.uint32),
-        used=np.zeros(slots, np.uint8),
-        expiry=np.zeros(slots, np.int64),
-        stats=np.zeros(4, np.int64),
-    )
+    width = 4 if W_VALUES + values <= 4 else 8
+    if W_VALUES + values > 8:
+        raise ValueError(f"a flow-table record holds at most {8 - W_VALUES} values")
+    raw = np.zeros(slots * width + CACHE_LINE // 8, np.int64)
+    skip = (-raw.ctypes.data % CACHE_LINE) // 8
+    return FlowTable(rec=raw[skip: skip + slots * width].reshape(slots, width),
+                     stats=np.zeros(4, np.int64))
 
 
 @njit(cache=True, inline="always")
-def _same(ft, k, saddr, daddr, ports, proto):
-    return (ft.key[k, 0] == saddr and ft.key[k, 1] == daddr and ft.key[k, 2] == ports
-            and ft.key[k, 3] == proto)
+def _addrs(saddr, daddr):
+    return (np.int64(saddr) << 32) | np.int64(daddr)
+
+
+@njit(cache=True, inline="always")
+def _ports(sport, dport, proto):
+    return (((np.int64(sport) << 16) | np.int64(dport)) << 32) | (np.int64(proto) << 8)
+
+
+@njit(cache=True, inline="always")
+def ft_state(ft, k):
+    """EMPTY, USED or DELETED."""
+    return ft.rec[k, W_PORTS] & 0xFF
+
+
+@njit(cache=True, inline="always")
+def ft_live(ft, k, now):
+    """Slot ``k`` holds an entry that has not expired at packet time ``now``."""
+    return ft.rec[k, W_PORTS] & 0xFF == USED and ft.rec[k, W_EXPIRY] >= now
+
+
+@njit(cache=True, inline="always")
+def ft_expiry(ft, k):
+    return ft.rec[k, W_EXPIRY]
+
+
+@njit(cache=True, inline="always")
+def ft_set_expiry(ft, k, expiry):
+    ft.rec[k, W_EXPIRY] = expiry
 
 
 @njit(cache=True, inline="always")
 def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     """The slot of a live entry for this 5-tuple, or -1. ``h`` is its flow hash."""
-    mask = ft.used.shape[0] - 1
-    ports = (np.uint32(sport) << 16) | np.uint32(dport)
+    mask = ft.rec.shape[0] - 1
+    addrs = _addrs(saddr, daddr)
+    ports = _ports(sport, dport, proto) | USED
     k = np.int64(h) & mask
     for _ in range(MAX_PROBE):
-        u = ft.used[k]
-        if u == EMPTY:
+        w = ft.rec[k, W_PORTS]
+        if w & 0xFF == EMPTY:
             return -1
-        if u == USED and _same(ft, k, saddr, daddr, ports, proto):
-            if ft.expiry[k] < now:
+        if w == ports and ft.rec[k, W_ADDRS] == addrs:
+            if ft.rec[k, W_EXPIRY] < now:
                 return -1
             return k
         k = (k + 1) & mask
@@ -71,19 +108,21 @@ def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
 def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     """Insert (or refresh) this 5-tuple; returns its slot, or -1 when there is no room
     within ``MAX_PROBE`` probes (counted). Expired entries on the way are reclaimed."""
-    mask = ft.used.shape[0] - 1
-    ports = (np.uint32(sport) << 16) | np.uint32(dport)
+    mask = ft.rec.shape[0] - 1
+    addrs = _addrs(saddr, daddr)
+    ports = _ports(sport, dport, proto) | USED
     k = np.int64(h) & mask
     free = -1
     for _ in range(MAX_PROBE):
-        u = ft.used[k]
-        if u == USED and _same(ft, k, saddr, daddr, ports, proto):
-            if ft.expiry[k] < now:
+        w = ft.rec[k, W_PORTS]
+        u = w & 0xFF
+        if w == ports and ft.rec[k, W_ADDRS] == addrs:
+            if ft.rec[k, W_EXPIRY] < now:
                 ft.stats[ST_EXPIRED] += 1
                 ft.stats[ST_INSERTS] += 1
-            ft.expiry[k] = expiry
+            ft.rec[k, W_EXPIRY] = expiry
             return k
-        if free < 0 and (u != USED or ft.expiry[k] < now):
+        if free < 0 and (u != USED or ft.rec[k, W_EXPIRY] < now):
             free = k
         if u == EMPTY:
             break
@@ -91,16 +130,13 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     if free < 0:
         ft.stats[ST_INSERT_FAILURES] += 1
         return -1
-    if ft.used[free] == USED:
+    if ft.rec[free, W_PORTS] & 0xFF == USED:
         ft.stats[ST_EXPIRED] += 1
     else:
         ft.stats[ST_OCCUPIED] += 1
-    ft.used[free] = USED
-    ft.key[free, 0] = saddr
-    ft.key[free, 1] = daddr
-    ft.key[free, 2] = ports
-    ft.key[free, 3] = proto
-    ft.expiry[free] = expiry
+    ft.rec[free, W_ADDRS] = addrs
+    ft.rec[free, W_PORTS] = ports
+    ft.rec[free, W_EXPIRY] = expiry
     ft.stats[ST_INSERTS] += 1
     return free
 
@@ -108,8 +144,8 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
 @njit(cache=True, inline="always")
 def ft_remove(ft, k):
     """Delete the entry in slot ``k`` (it leaves a tombstone so probe chains hold)."""
-    if ft.used[k] == USED:
-        ft.used[k] = DELETED
+    if ft.rec[k, W_PORTS] & 0xFF == USED:
+        ft.rec[k, W_PORTS] = (ft.rec[k, W_PORTS] & ~np.int64(0xFF)) | DELETED
         ft.stats[ST_OCCUPIED] -= 1
 
 

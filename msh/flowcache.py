@@ -11,10 +11,11 @@ the flow take one lookup, refresh those mappings exactly as the elements would
 
 An entry lives no longer than the mappings it summarises (its expiry is the earliest
 of theirs, renewed on every hit), so a mapping can never expire or be reused under a
-live entry. Every function here takes the batch and is inlined into the walk (a call would
-pass the batch's arrays by value). Packets that may change a flow's state (TCP SYN, FIN or RST), fragments,
-and non-TCP/UDP packets always walk, and a walking SYN/FIN/RST forgets the flow's
-entry. Elements' own internal counters see only the packets that walk.
+live entry. Every function here takes the batch and is inlined into the walk (a call
+would pass the batch's arrays by value). Fragments and non-TCP/UDP packets always walk.
+A packet that may change its flow's state (TCP SYN, FIN or RST) walks too, without a
+lookup: its flow's entry goes, and the walk records the flow afresh, so the next
+packets hit again. Elements' own internal counters see only the packets that walk.
 """
 
 from __future__ import annotations
@@ -25,8 +26,24 @@ import numpy as np
 from numba import njit
 
 from elements.batch import F_FRAG, F_L4FULL, F_PORTS
-from elements.flowtable import FlowTable, ft_insert, ft_lookup, ft_remove, make_flowtable
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, cksum_update32, rd16, wr16, wr32
+from elements.flowtable import (
+    W_EXPIRY,
+    W_VALUES,
+    FlowTable,
+    ft_insert,
+    ft_lookup,
+    ft_remove,
+    make_flowtable,
+)
+from elements.net import (
+    IP_PROTO_TCP,
+    IP_PROTO_UDP,
+    cksum_update16,
+    cksum_update32,
+    rd16,
+    wr16,
+    wr32,
+)
 
 NEVER = np.int64(2**62)
 # Fate codes: low 2 bits say the kind.
@@ -35,12 +52,17 @@ GOTO, EXIT, DROP = 0, 1, 2
 HITS, MISSES, WALKED, STORED = 0, 1, 2, 3
 
 
+# An entry's words in its flow-table record (after the key): one cache line in all.
+V_ADDRS = W_VALUES  # saddr << 32 | daddr the flow leaves with
+V_PORTS = W_VALUES + 1  # sport << 48 | dport << 32 | flow_hash
+V_ANNO = W_VALUES + 2  # dst_anno << 32 | paint
+V_FATE = W_VALUES + 3  # fate << 32 | how far the head moved << 16 | how far the length (int16s)
+V_EDGES = W_VALUES + 4  # region edges taken (bit e = edge_node/port[e])
+VALUES = 5
+
+
 class CacheState(NamedTuple):
-    ft: FlowTable
-    new: np.ndarray  # uint32[slots, 7]: saddr, daddr, sport, dport, paint, dst_anno, flow_hash
-    moved: np.ndarray  # int32[slots, 2]: how far the region moved the head, and the length
-    fate: np.ndarray  # int64[slots]
-    edges: np.ndarray  # uint64[slots]: region edges taken (bit e = edge_node/port[e])
+    ft: FlowTable  # the entries, ``VALUES`` words each beside the key
     slots: np.ndarray  # int64[slots, mappings]: each mapping element's flow slot or -1
     edge_node: np.ndarray  # int32[edges]
     edge_port: np.ndarray  # int32[edges]
@@ -48,14 +70,10 @@ class CacheState(NamedTuple):
 
 
 def make_cache(capacity: int, edges: list[tuple[int, int]], mappings: int) -> CacheState:
-    ft = make_flowtable(capacity)
-    n = ft.used.shape[0]
+    ft = make_flowtable(capacity, VALUES)
+    n = ft.rec.shape[0]
     return CacheState(
         ft=ft,
-        new=np.zeros((n, 7), np.uint32),
-        moved=np.zeros((n, 2), np.int32),
-        fate=np.zeros(n, np.int64),
-        edges=np.zeros(n, np.uint64),
         slots=np.full((n, max(mappings, 1)), -1, np.int64),
         edge_node=np.array([e[0] for e in edges] or [0], np.int32),
         edge_port=np.array([e[1] for e in edges] or [0], np.int32),
@@ -77,14 +95,17 @@ def fate_drop(node: int, reason: int) -> int:
 
 @njit(cache=True, inline="always")
 def cacheable(b, i):
-    """A TCP/UDP first fragment whose packets cannot change the flow's state."""
+    """A whole TCP or UDP packet (no fragment): its flow can have an entry."""
     f = b.flags[i]
-    if not (f & F_PORTS) or (f & F_FRAG) or not (f & F_L4FULL):
-        return False
     p = b.proto[i]
-    if p == IP_PROTO_TCP:
-        return (b.data[i, b.l4[i] + 13] & 0x07) == 0  # no FIN, SYN or RST
-    return p == IP_PROTO_UDP
+    return ((f & F_PORTS) != 0 and (f & F_FRAG) == 0 and (f & F_L4FULL) != 0
+            and (p == IP_PROTO_TCP or p == IP_PROTO_UDP))
+
+
+@njit(cache=True, inline="always")
+def steady(b, i):
+    """Not a TCP SYN, FIN or RST: a packet that cannot change its flow's state."""
+    return b.proto[i] != IP_PROTO_TCP or (b.data[i, b.l4[i] + 13] & 0x07) == 0
 
 
 @njit(cache=True, inline="always")
@@ -95,7 +116,8 @@ def cache_find(cs, b, i):
 
 @njit(cache=True, inline="always")
 def cache_forget(cs, b, i):
-    """A packet that may change the flow's state walks; its flow's entry goes."""
+    """A packet that may change the flow's state walks (and records the flow afresh);
+    its flow's entry goes first, in case the walk records nothing."""
     cs.stats[WALKED] += 1
     c = cache_find(cs, b, i)
     if c >= 0:
@@ -110,17 +132,14 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
     c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
     if c < 0:
         return -1
-    cs.new[c, 0] = b.saddr[i]
-    cs.new[c, 1] = b.daddr[i]
-    cs.new[c, 2] = b.sport[i]
-    cs.new[c, 3] = b.dport[i]
-    cs.new[c, 4] = b.paint[i]
-    cs.new[c, 5] = b.dst_anno[i]
-    cs.new[c, 6] = b.flow_hash[i]
-    cs.moved[c, 0] = b.head[i] - head
-    cs.moved[c, 1] = b.length[i] - length
-    cs.fate[c] = fate
-    cs.edges[c] = edges
+    r = cs.ft.rec
+    r[c, V_ADDRS] = (np.int64(b.saddr[i]) << 32) | np.int64(b.daddr[i])
+    r[c, V_PORTS] = ((np.int64(b.sport[i]) << 48) | (np.int64(b.dport[i]) << 32)
+                     | np.int64(b.flow_hash[i]))
+    r[c, V_ANNO] = (np.int64(b.dst_anno[i]) << 32) | np.int64(b.paint[i])
+    r[c, V_FATE] = ((np.int64(fate) << 32) | ((np.int64(b.head[i] - head) & 0xFFFF) << 16)
+                    | (np.int64(b.length[i] - length) & 0xFFFF))
+    r[c, V_EDGES] = edges
     cs.stats[STORED] += 1
     return c
 
@@ -162,25 +181,29 @@ def _rewrite(b, i, saddr, daddr, sport, dport):
 def cache_replay(cs, c, b, i, cout, cdrop, expiry):
     """Apply entry ``c`` to row ``i``: rewrite, counters, renewed expiry; its fate."""
     cs.stats[HITS] += 1
-    cs.ft.expiry[c] = expiry
-    n = cs.new[c]
-    if (n[0] != b.saddr[i] or n[1] != b.daddr[i] or n[2] != b.sport[i]
-            or n[3] != b.dport[i]):
-        _rewrite(b, i, n[0], n[1], n[2], n[3])
-        b.saddr[i] = n[0]
-        b.daddr[i] = n[1]
-        b.sport[i] = n[2]
-        b.dport[i] = n[3]
-    b.paint[i] = n[4]
-    b.dst_anno[i] = n[5]
-    b.flow_hash[i] = n[6]
-    b.head[i] += cs.moved[c, 0]
-    b.length[i] += cs.moved[c, 1]
-    m = cs.edges[c]
+    r = cs.ft.rec
+    r[c, W_EXPIRY] = expiry
+    saddr = np.uint32(r[c, V_ADDRS] >> 32)
+    daddr = np.uint32(r[c, V_ADDRS] & 0xFFFFFFFF)
+    sport = np.uint16(r[c, V_PORTS] >> 48)
+    dport = np.uint16((r[c, V_PORTS] >> 32) & 0xFFFF)
+    if saddr != b.saddr[i] or daddr != b.daddr[i] or sport != b.sport[i] or dport != b.dport[i]:
+        _rewrite(b, i, saddr, daddr, sport, dport)
+        b.saddr[i] = saddr
+        b.daddr[i] = daddr
+        b.sport[i] = sport
+        b.dport[i] = dport
+    b.flow_hash[i] = np.uint32(r[c, V_PORTS] & 0xFFFFFFFF)
+    b.dst_anno[i] = np.uint32(r[c, V_ANNO] >> 32)
+    b.paint[i] = np.uint8(r[c, V_ANNO] & 0xFF)
+    w = r[c, V_FATE]
+    b.head[i] += np.int32(np.int16((w >> 16) & 0xFFFF))
+    b.length[i] += np.int32(np.int16(w & 0xFFFF))
+    m = r[c, V_EDGES]
     for e in range(cs.edge_node.shape[0]):
-        if (m >> np.uint64(e)) & np.uint64(1):
+        if (m >> e) & 1:
             cout[cs.edge_node[e], cs.edge_port[e]] += 1
-    fate = cs.fate[c]
+    fate = w >> 32
     if fate & 3 == DROP:
         cdrop[fate >> 10, (fate >> 2) & 0xFF] += 1
     return fate

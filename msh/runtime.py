@@ -18,11 +18,11 @@ import networkx as nx
 import numpy as np
 
 from elements.batch import Batch, make_batch
+from elements.codegen import Fast, load_source
 from elements.element import Element
 from msh import graph as G
 from msh.flowcache import cache_counters, make_cache
 from msh.passes.cache_flows import region_edges
-from elements.codegen import Fast, load_source
 from msh.schedule import Schedule
 
 DEFAULT_BATCH = 1024  # measured: reading and the firewall graphs peak at 1024-2048
@@ -108,8 +108,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         "from elements.element import HELD",
     ]
     if cache:
-        lines.append("from msh.flowcache import NEVER, MISSES, cacheable, cache_find, "
-                     "cache_forget, cache_replay, cache_store")
+        lines.append("from msh.flowcache import NEVER, MISSES, WALKED, cacheable, cache_find, "
+                     "cache_forget, cache_replay, cache_store, steady")
     kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch)]
@@ -135,7 +135,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         "        inp = start_inp[i]",
     ]
     if cache:
-        lines += ["        rec = False", "        mask = np.uint64(0)",
+        lines += ["        rec = False", "        mask = np.int64(0)",
                   "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
                   "        o2 = np.uint16(0)", "        o3 = np.uint16(0)", "        o4 = np.uint8(0)",
                   "        ohead = np.int32(0)", "        olen = np.int32(0)"]
@@ -178,31 +178,36 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         return [f"{indent}start_node[{row}] = {index[dst]}", f"{indent}start_inp[{row}] = {dport}"]
 
     def lookup(indent: str) -> list[str]:
-        """On arrival at the region entry: replay a hit, or start recording."""
+        """On arrival at the region entry: replay a hit, or start recording. A packet
+        that may change its flow's state walks without a lookup and records afresh."""
+        hit = indent + "            "
         out = [f"{indent}if cacheable(b, i):",
-               f"{indent}    c = cache_find(cs, b, i)",
-               f"{indent}    if c >= 0:"]
-        out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], indent + "        ")
-        out += [f"{indent}        if ok:",
-                *([f"{indent}            if tn[i] < tr.shape[1]:",
-                   f"{indent}                tr[i, tn[i]] = {TRACE_HIT}",
-                   f"{indent}                tn[i] += 1"] if trace else []),
-                f"{indent}            fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
-                f"{indent}            kind = fate & 3",
-                f"{indent}            if kind == 0:",
-                f"{indent}                node = fate >> 10",
-                f"{indent}                inp = (fate >> 2) & 0xFF",
-                f"{indent}            elif kind == 1:",
-                f"{indent}                b.port[i] = fate >> 2",
-                f"{indent}                cexit[fate >> 2] += 1",
-                f"{indent}                node = -1",
-                f"{indent}            else:",
-                f"{indent}                b.port[i] = -1",
-                f"{indent}                node = -1",
-                f"{indent}            continue",
-                f"{indent}    cs.stats[MISSES] += 1",
+               f"{indent}    if steady(b, i):",
+               f"{indent}        c = cache_find(cs, b, i)",
+               f"{indent}        if c >= 0:"]
+        out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], hit)
+        out += [f"{hit}if ok:",
+                *([f"{hit}    if tn[i] < tr.shape[1]:",
+                   f"{hit}        tr[i, tn[i]] = {TRACE_HIT}",
+                   f"{hit}        tn[i] += 1"] if trace else []),
+                f"{hit}    fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
+                f"{hit}    kind = fate & 3",
+                f"{hit}    if kind == 0:",
+                f"{hit}        node = fate >> 10",
+                f"{hit}        inp = (fate >> 2) & 0xFF",
+                f"{hit}    elif kind == 1:",
+                f"{hit}        b.port[i] = fate >> 2",
+                f"{hit}        cexit[fate >> 2] += 1",
+                f"{hit}        node = -1",
+                f"{hit}    else:",
+                f"{hit}        b.port[i] = -1",
+                f"{hit}        node = -1",
+                f"{hit}    continue",
+                f"{indent}        cs.stats[MISSES] += 1",
+                f"{indent}    else:",
+                f"{indent}        cache_forget(cs, b, i)",
                 f"{indent}    rec = True",
-                f"{indent}    mask = np.uint64(0)",
+                f"{indent}    mask = np.int64(0)",
                 f"{indent}    oh = b.flow_hash[i]",
                 f"{indent}    o0 = b.saddr[i]",
                 f"{indent}    o1 = b.daddr[i]",
@@ -212,7 +217,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                 f"{indent}    ohead = b.head[i]",
                 f"{indent}    olen = b.length[i]"]
         out += [f"{indent}    sl{j} = -1" for j in range(len(mappings))]
-        out += [f"{indent}else:", f"{indent}    cache_forget(cs, b, i)"]
+        out += [f"{indent}else:", f"{indent}    cs.stats[WALKED] += 1"]
         return out
 
     for k, name in enumerate(order):
@@ -253,7 +258,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             lines.append(f"{ind}elif r == {port}:")
             lines.append(f"{ind}    cout[{k}, {port}] += 1")
             if (name, port) in edge_bit:
-                lines.append(f"{ind}    mask |= np.uint64({1 << edge_bit[(name, port)]})")
+                bit = edge_bit[(name, port)]
+                lines.append(f"{ind}    mask |= np.int64({(1 << bit) - (bit == 63) * (1 << 64)})")
             lines += goto(name, succ[port], "i", ind + "    ")
         lines += [f"{ind}else:", f"{ind}    cdrop[{k}, {unconnected}] += 1",
                   f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]

@@ -15,7 +15,14 @@ from pydantic import AfterValidator, Field
 from elements import flowtable, net
 from elements.codegen import load_source
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
+from elements.flowtable import (
+    FlowTable,
+    flowtable_counters,
+    ft_insert,
+    ft_lookup,
+    ft_set_expiry,
+    make_flowtable,
+)
 from elements.ip import iprules
 from elements.lb import l4rewrite
 from elements.lb.l4rewrite import (
@@ -133,7 +140,7 @@ def fw_inbound(b, i, s):
             return drop(D_BAD_STATE)
         s.conn[k] = state
         s.fins[k] = fins
-    s.ft.expiry[k] = now + _state_timeout(s, state)
+    ft_set_expiry(s.ft, k, now + _state_timeout(s, state))
     s.stats[1] += 1
     return 1
 
@@ -152,7 +159,7 @@ def fw_known(b, i, s):
     if proto != IP_PROTO_TCP:
         if k < 0:
             return NEW
-        s.ft.expiry[k] = now + s.timeouts[T_OTHER]
+        ft_set_expiry(s.ft, k, now + s.timeouts[T_OTHER])
         s.stats[1] += 1
         return 0
     flags = b.data[i, b.l4[i] + 13]
@@ -167,7 +174,7 @@ def fw_known(b, i, s):
         return drop(D_BAD_STATE)
     s.conn[k] = state
     s.fins[k] = fins
-    s.ft.expiry[k] = now + _state_timeout(s, state)
+    ft_set_expiry(s.ft, k, now + _state_timeout(s, state))
     s.stats[1] += 1
     return 0
 
@@ -306,7 +313,7 @@ class StatefulFirewall(Element):
         self.kernel = load_source("statefulfirewall", rules + WRAPPER + _DEPENDS).kernel
         c = self.config
         ft = make_flowtable(c.capacity)
-        slots = ft.used.shape[0]
+        slots = ft.rec.shape[0]
         self.ref_conns = {}  # ``reference``'s connections start afresh with the state
         return FirewallState(
             timeouts=np.array([int(t * 1e9) for t in (c.tcp_timeout, c.tcp_transitory_timeout,

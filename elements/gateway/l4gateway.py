@@ -15,6 +15,7 @@ from elements.flowtable import (
     ft_insert,
     ft_lookup,
     ft_remove,
+    ft_set_expiry,
     make_flowtable,
 )
 from elements.lb.l4rewrite import (
@@ -74,8 +75,8 @@ class GatewayState(NamedTuple):
 
 @njit(cache=True)
 def _refresh(s, k, expiry):
-    s.ft.expiry[k] = expiry
-    s.ft.expiry[s.peer[k]] = expiry
+    ft_set_expiry(s.ft, k, expiry)
+    ft_set_expiry(s.ft, s.peer[k], expiry)
     s.port_exp[s.gport[k] - s.cfg[C_PORT_LOW]] = expiry
 
 
@@ -212,7 +213,7 @@ class L4Gateway(Element):
     def make_state(self, n_outputs: int) -> GatewayState:
         c = self.config
         ft = make_flowtable(2 * c.capacity)
-        slots = ft.used.shape[0]
+        slots = ft.rec.shape[0]
         self.ref = {"conns": {}, "ports": {}, "cursor": 0}  # ``reference`` starts afresh too
         return GatewayState(
             cfg=np.array([ipv4_int(c.vip), c.vport, ipv4_int(c.source or c.vip),

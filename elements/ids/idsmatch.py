@@ -368,7 +368,7 @@ def compile_rules(rules: list[Rule], flows: int) -> IDSState:
                 spec_neg.append(neg)
             r_spec[r, 2 * f + 1] = len(spec)
     ft = make_flowtable(flows)
-    slots = ft.used.shape[0]
+    slots = ft.rec.shape[0]
     return IDSState(
         ac=(build([contents[k][1].pattern for k in cs]),
             build([contents[k][1].pattern for k in ci], nocase=True)),

@@ -10,12 +10,13 @@ from pydantic import Field, field_validator, model_validator
 
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import (
-    USED,
     FlowTable,
     flowtable_counters,
     ft_insert,
+    ft_live,
     ft_lookup,
     ft_remove,
+    ft_set_expiry,
     make_flowtable,
 )
 from elements.lb.l4rewrite import (
@@ -126,8 +127,8 @@ def maglevlb_kernel(b, i, s, inp):
         v = s.val[k, 0]
         if v & np.uint64(0xFF) != REVERSE:
             return drop(8)
-        ft.expiry[k] = expiry
-        ft.expiry[s.val[k, 1]] = expiry
+        ft_set_expiry(ft, k, expiry)
+        ft_set_expiry(ft, s.val[k, 1], expiry)
         s.stats[S_REPLIES] += 1
         s.last[0] = k
         set_saddr(b, i, np.uint32(v >> np.uint64(32)))
@@ -142,8 +143,8 @@ def maglevlb_kernel(b, i, s, inp):
         v = s.val[k, 0]
         if v & np.uint64(0xFF) != FORWARD:
             return drop(7)  # the 5-tuple is some flow's reply tuple
-        ft.expiry[k] = expiry
-        ft.expiry[s.val[k, 1]] = expiry
+        ft_set_expiry(ft, k, expiry)
+        ft_set_expiry(ft, s.val[k, 1], expiry)
         s.stats[S_STUCK] += 1
         addr = np.uint32(v >> np.uint64(32))
         port = np.int64((v >> np.uint64(8)) & np.uint64(0xFFFFFF)) - 1
@@ -190,11 +191,11 @@ def maglevlb_touch(s, k, b, i):
     """Refresh flow entry ``k`` (and its other direction) for packet ``i`` as the kernel
     would; -1 when the entry is gone."""
     now = b.timestamp[i]
-    if s.ft.used[k] != USED or s.ft.expiry[k] < now:
+    if not ft_live(s.ft, k, now):
         return -1
     expiry = now + s.cfg[C_TIMEOUT]
-    s.ft.expiry[k] = expiry
-    s.ft.expiry[s.val[k, 1]] = expiry
+    ft_set_expiry(s.ft, k, expiry)
+    ft_set_expiry(s.ft, s.val[k, 1], expiry)
     return expiry
 
 
@@ -271,7 +272,7 @@ class MaglevLB(Element):
         c = self.config
         mask = (0xFFFFFFFF << (32 - c.vip_prefix)) & 0xFFFFFFFF
         ft = make_flowtable(2 * c.capacity)
-        slots = ft.used.shape[0]
+        slots = ft.rec.shape[0]
         state = MaglevState(
             cfg=np.array([ipv4_int(c.vip) & mask, -1 if c.vport is None else c.vport,
                           int(c.timeout * 1e9), 0, mask], np.int64),

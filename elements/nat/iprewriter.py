@@ -6,7 +6,7 @@ from numba import njit
 from pydantic import Field, field_validator
 
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import USED, ft_lookup
+from elements.flowtable import ft_expiry, ft_live, ft_lookup
 from elements.nat.mapping import (
     M_DST_ANNO,
     M_LAST,
@@ -146,7 +146,7 @@ def iprewriter_touch(s, k, b, i):
     the decision cache serves (a TCP/UDP first fragment with its whole header, no SYN,
     FIN or RST): the flow's state and clocks. -1 when the mapping is gone."""
     now = b.timestamp[i]
-    if s.ft.used[k] != USED or s.ft.expiry[k] < now or s.sl_flow[k] < 0:
+    if not ft_live(s.ft, k, now) or s.sl_flow[k] < 0:
         return -1
     f = s.sl_flow[k]
     l3 = b.l3[i]
@@ -154,7 +154,7 @@ def iprewriter_touch(s, k, b, i):
     s.misc[M_NOW] = max(s.misc[M_NOW], now)
     update_state(b, i, s, f, s.sl_dir[k], b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
-    return s.ft.expiry[k]
+    return ft_expiry(s.ft, k)
 
 
 class RewriterConfig(ElementConfig):

@@ -37,6 +37,8 @@ from elements.flowtable import (
     ft_insert,
     ft_lookup,
     ft_remove,
+    ft_set_expiry,
+    ft_state,
     make_flowtable,
 )
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
@@ -102,7 +104,7 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
         pat_u32[k] = (p.saddr, p.sport, p.daddr, p.dport)
         pat_i64[k] = (p.variation, p.napt, p.sequential, p.same_first, p.foutput, p.routput)
     ft = make_flowtable(2 * capacity)
-    slots = ft.used.shape[0]
+    slots = ft.rec.shape[0]
     misc = np.zeros(8, np.int64)
     misc[M_FREE_TOP] = capacity
     misc[M_CAPACITY] = capacity
@@ -181,8 +183,9 @@ def touch(st, f, now):
     st.f_t[f, T_BEXP] = now + t
     st.f_t[f, T_GEXP] = now + g
     st.f_t[f, T_DEAD] = dead
-    st.ft.expiry[st.f_slot[f, 0]] = dead - 1  # the table's entries live while expiry >= now
-    st.ft.expiry[st.f_slot[f, 1]] = dead - 1
+    # the table's entries live while expiry >= now
+    ft_set_expiry(st.ft, st.f_slot[f, 0], dead - 1)
+    ft_set_expiry(st.ft, st.f_slot[f, 1], dead - 1)
 
 
 @njit(cache=True, inline="always")
@@ -190,7 +193,7 @@ def destroy(st, f):
     """Remove mapping ``f``: its table entries (those still its own) and its record."""
     for d in range(2):
         k = st.f_slot[f, d]
-        if k >= 0 and st.sl_flow[k] == f and st.sl_dir[k] == d and st.ft.used[k] == USED:
+        if k >= 0 and st.sl_flow[k] == f and st.sl_dir[k] == d and ft_state(st.ft, k) == USED:
             ft_remove(st.ft, k)
             st.sl_flow[k] = -1
     st.f_alloc[f] = 0

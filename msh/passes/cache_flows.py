@@ -17,7 +17,7 @@ import networkx as nx
 
 from msh import graph as G
 
-MAX_EDGES = 64  # the walk records the region edges a flow took in one uint64
+MAX_EDGES = 64  # the walk records the region edges a flow took in one int64
 
 
 def _role(g: nx.MultiDiGraph, node: str) -> str | None:

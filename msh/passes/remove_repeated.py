@@ -17,7 +17,6 @@ import networkx as nx
 
 from msh.passes.rewire import bypass, single_feeder
 
-
 # Header fields that are parts of others: a write to a part is a write to the whole.
 PARENTS = {"l4.ports": ("tcp", "udp"), "tcp.sum": ("tcp",), "udp.sum": ("udp",)}
 
