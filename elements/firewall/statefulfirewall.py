@@ -302,6 +302,7 @@ class StatefulFirewall(Element):
     drops = ("not_ip", "fragment", "truncated", "denied", "no_connection", "bad_state",
              "table_full")
     kernel = None  # generated per rule list by make_state
+    inline_kernel = False
 
     def compiled(self) -> list[tuple[iprules.Expr, int]]:
         return [(expr, -1 if action == iprules.DROP else 0)

@@ -209,6 +209,7 @@ class L4Gateway(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_port",
              "table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(l4gateway_kernel)
+    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> GatewayState:
         c = self.config

@@ -474,6 +474,7 @@ class IDSMatch(Element):
     state_kind = "per-flow"
     drops = ("malformed", "rule_drop", "flow_blocked")
     kernel = staticmethod(ids_kernel)
+    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> IDSState:
         self.rules = self.config.load()

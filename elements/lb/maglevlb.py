@@ -260,6 +260,7 @@ class MaglevLB(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_backend",
              "flow_table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(maglevlb_kernel)
+    inline_kernel = False
     slot_of = staticmethod(maglevlb_slot_of)
     touch = staticmethod(maglevlb_touch)
 

@@ -132,6 +132,7 @@ class ICMPPingRewriter(Element):
     state_kind = "per-flow"
     drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(icmppingrewriter_kernel)
+    inline_kernel = False
 
     def timeouts(self) -> list[list[float]]:
         t, g = self.config.timeout, self.config.guarantee

@@ -242,6 +242,7 @@ class IPRewriter(Element):
     keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
     drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(iprewriter_kernel)
+    inline_kernel = False
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
 

@@ -147,6 +147,7 @@ class Print(Element):
     reads = ("head", "length", "timestamp", "l3")
     state_kind = "global"
     kernel = staticmethod(print_kernel)
+    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> tuple:
         if self.config.file is not None:

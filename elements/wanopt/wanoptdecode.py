@@ -171,6 +171,7 @@ class WanOptDecode(Element):
     state_kind = "global"  # the chunk cache
     drops = ("malformed", "cache_miss", "too_big", "fragment")
     kernel = staticmethod(wanoptdecode_kernel)
+    inline_kernel = False
 
     def make_state(self, n_outputs: int):
         return make_cache(self.config, len(STAT_NAMES))

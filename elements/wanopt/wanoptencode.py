@@ -163,6 +163,7 @@ class WanOptEncode(Element):
               "flow_hash")
     state_kind = "global"  # the chunk cache
     kernel = staticmethod(wanoptencode_kernel)
+    inline_kernel = False
 
     def make_state(self, n_outputs: int):
         return make_cache(self.config, len(STAT_NAMES))
