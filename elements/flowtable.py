@@ -47,10 +47,15 @@ def make_flowtable(capacity: int, values: int = 0) -> FlowTable:
     width = 4 if W_VALUES + values <= 4 else 8
     if W_VALUES + values > 8:
         raise ValueError(f"a flow-table record holds at most {8 - W_VALUES} values")
-    raw = np.zeros(slots * width + CACHE_LINE // 8, np.int64)
+    return FlowTable(rec=records(slots, width), stats=np.zeros(4, np.int64))
+
+
+def records(rows: int, width: int, fill: int = 0) -> np.ndarray:
+    """int64[rows, width], filled with ``fill``, starting on a cache line: a 32- or
+    64-byte row is then one line, read with one miss."""
+    raw = np.full(rows * width + CACHE_LINE // 8, fill, np.int64)
     skip = (-raw.ctypes.data % CACHE_LINE) // 8
-    return FlowTable(rec=raw[skip: skip + slots * width].reshape(slots, width),
-                     stats=np.zeros(4, np.int64))
+    return raw[skip: skip + rows * width].reshape(rows, width)
 
 
 @njit(cache=True, inline="always")

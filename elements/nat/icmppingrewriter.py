@@ -29,6 +29,8 @@ from elements.nat.mapping import (
     make_rewriter_state,
     new_mapping,
     rewriter_counters,
+    slot_dir,
+    slot_flow,
     touch,
 )
 from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
@@ -69,8 +71,8 @@ def icmppingrewriter_kernel(b, i, s, inp):
         k = new_mapping(s, spec, proto, True, sa, da, sp, dp, now)
         if k < 0:
             return drop(MAPPING_FAILURE)
-    f = s.sl_flow[k]
-    d = s.sl_dir[k]
+    f = slot_flow(s, k)
+    d = slot_dir(s, k)
     rw = s.f_rw[f, d]
     wr32(row, l3 + 12, rw[RW_SADDR])
     wr32(row, l3 + 16, rw[RW_DADDR])

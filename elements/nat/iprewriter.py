@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import ft_expiry, ft_live, ft_lookup
 from elements.nat.mapping import (
+    F_STATE,
     M_DST_ANNO,
     M_LAST,
     M_NOW,
@@ -22,6 +23,8 @@ from elements.nat.mapping import (
     make_rewriter_state,
     new_mapping,
     rewriter_counters,
+    slot_dir,
+    slot_flow,
     touch,
 )
 from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
@@ -53,7 +56,7 @@ def ip_transport(b, i):
 def update_state(b, i, s, f, d, proto, l3, hl, l4):
     """Click's per-flow state after packet ``i`` (direction ``d``): UDP counts packets
     and notes a reply; TCP notes FIN, RST, SYN and payload per direction."""
-    state = s.f_state[f]
+    state = s.f_rec[f, F_STATE]
     row_flags = b.data[i, l4 + 13]
     if proto == IP_PROTO_UDP:
         if d:  # Click's UDPFlow: reply seen, packets counted up to 3
@@ -70,7 +73,7 @@ def update_state(b, i, s, f, d, proto, l3, hl, l4):
             state &= ~(1 << d)
         if have_payload:
             state |= 4 << d
-    s.f_state[f] = state
+    s.f_rec[f, F_STATE] = state
 
 
 @njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
@@ -102,8 +105,8 @@ def iprewriter_kernel(b, i, s, inp):
         k = new_mapping(s, spec, proto, False, sa, da, sp, dp, now)
         if k < 0:
             return drop(MAPPING_FAILURE)
-    f = s.sl_flow[k]
-    d = s.sl_dir[k]
+    f = slot_flow(s, k)
+    d = slot_dir(s, k)
     rw = s.f_rw[f, d]
     wr32(row, l3 + 12, rw[RW_SADDR])
     wr32(row, l3 + 16, rw[RW_DADDR])
@@ -146,13 +149,13 @@ def iprewriter_touch(s, k, b, i):
     the decision cache serves (a TCP/UDP first fragment with its whole header, no SYN,
     FIN or RST): the flow's state and clocks. -1 when the mapping is gone."""
     now = b.timestamp[i]
-    if not ft_live(s.ft, k, now) or s.sl_flow[k] < 0:
+    if not ft_live(s.ft, k, now) or slot_flow(s, k) < 0:
         return -1
-    f = s.sl_flow[k]
+    f = slot_flow(s, k)
     l3 = b.l3[i]
     hl = (b.data[i, l3] & 0x0F) * 4
     s.misc[M_NOW] = max(s.misc[M_NOW], now)
-    update_state(b, i, s, f, s.sl_dir[k], b.proto[i], l3, hl, l3 + hl)
+    update_state(b, i, s, f, slot_dir(s, k), b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
     return ft_expiry(s.ft, k)
 

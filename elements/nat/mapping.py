@@ -2,7 +2,8 @@
 
 A mapping (Click's ``IPRewriterFlow``) is a record ``f`` with two flow-table entries:
 the forward 5-tuple and the reply 5-tuple (the reverse of the rewritten flow). A table
-slot names its record and direction (``sl_flow``, ``sl_dir``); the record holds, per
+slot names its record and direction in its value word (``slot_flow``, ``slot_dir``),
+so a lookup and the record it finds cost two cache lines; the record holds, per
 direction, what a packet becomes (addresses, ports, output port and the precomputed
 checksum deltas, as Click's ``_ip_csum_delta``/``_udp_csum_delta``).
 
@@ -33,6 +34,7 @@ from numba import njit
 from elements.flowtable import (
     ST_INSERT_FAILURES,
     USED,
+    W_VALUES,
     FlowTable,
     ft_insert,
     ft_lookup,
@@ -40,6 +42,7 @@ from elements.flowtable import (
     ft_set_expiry,
     ft_state,
     make_flowtable,
+    records,
 )
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5
@@ -48,8 +51,9 @@ NS = 1_000_000_000
 
 # f_rw[f, direction, :]: what a packet of that direction becomes.
 RW_SADDR, RW_DADDR, RW_SPORT, RW_DPORT, RW_OUT, RW_IPD, RW_L4D = range(7)
-# f_t[f, :]: best-effort expiry, guarantee expiry, death, creation number.
-T_BEXP, T_GEXP, T_DEAD, T_BORN = range(4)
+# f_rec[f, :]: best-effort expiry, guarantee expiry, death, creation number, the forward
+# and reply table slots, protocol and state: what a packet of the flow reads, one line.
+T_BEXP, T_GEXP, T_DEAD, T_BORN, F_SLOT, _, F_PROTO, F_STATE = range(8)
 # misc[:]
 M_COUNT, M_FREE_TOP, M_BORN, M_NOW, M_CAPACITY, M_DST_ANNO, M_LAST = range(7)
 # tmo[class, :] (ns); classes: 0 TCP, 1 UDP, 2 ICMP
@@ -61,13 +65,8 @@ S_FORWARD_DONE, S_REPLY_DONE, S_FORWARD_DATA, S_REPLY_DATA = 1, 2, 4, 8
 
 class RewriterState(NamedTuple):
     ft: FlowTable
-    sl_flow: np.ndarray  # int32[slots]: the record an entry belongs to
-    sl_dir: np.ndarray  # uint8[slots]: 0 forward, 1 reply
-    f_slot: np.ndarray  # int64[cap, 2]: the record's two table slots
     f_rw: np.ndarray  # uint32[cap, 2, 8]
-    f_t: np.ndarray  # int64[cap, 4]
-    f_proto: np.ndarray  # uint8[cap]
-    f_state: np.ndarray  # uint8[cap]
+    f_rec: np.ndarray  # int64[cap, 8]: clocks, table slots, protocol, state (T_*, F_*)
     f_alloc: np.ndarray  # uint8[cap]
     f_input: np.ndarray  # int32[cap]: the input spec that made it
     free: np.ndarray  # int64[cap]: stack of free records
@@ -103,8 +102,8 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
     for k, p in enumerate(pats):
         pat_u32[k] = (p.saddr, p.sport, p.daddr, p.dport)
         pat_i64[k] = (p.variation, p.napt, p.sequential, p.same_first, p.foutput, p.routput)
-    ft = make_flowtable(2 * capacity)
-    slots = ft.rec.shape[0]
+    ft = make_flowtable(2 * capacity, values=1)
+    ft.rec[:, W_VALUES] = -1  # the mapping and direction of a slot's entry: 2 * f + d
     misc = np.zeros(8, np.int64)
     misc[M_FREE_TOP] = capacity
     misc[M_CAPACITY] = capacity
@@ -113,13 +112,8 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
     misc[M_NOW] = np.iinfo(np.int64).min
     return RewriterState(
         ft=ft,
-        sl_flow=np.full(slots, -1, np.int32),
-        sl_dir=np.zeros(slots, np.uint8),
-        f_slot=np.full((capacity, 2), -1, np.int64),
         f_rw=np.zeros((capacity, 2, 8), np.uint32),
-        f_t=np.zeros((capacity, 4), np.int64),
-        f_proto=np.zeros(capacity, np.uint8),
-        f_state=np.zeros(capacity, np.uint8),
+        f_rec=records(capacity, 8),
         f_alloc=np.zeros(capacity, np.uint8),
         f_input=np.zeros(capacity, np.int32),
         free=np.arange(capacity - 1, -1, -1, dtype=np.int64),
@@ -140,7 +134,7 @@ def rewriter_counters(st: RewriterState) -> dict[str, int]:
     """Click's read handlers: ``nmappings`` (live mappings, as of the last packet),
     ``mapping_failures``, ``size`` and ``capacity``; and the flow table's own."""
     now = int(st.misc[M_NOW])
-    live = int(((st.f_alloc == 1) & (st.f_t[:, T_DEAD] > now)).sum())
+    live = int(((st.f_alloc == 1) & (st.f_rec[:, T_DEAD] > now)).sum())
     return {
         "nmappings": live,
         "mapping_failures": int(st.inp_fail.sum()),
@@ -148,6 +142,18 @@ def rewriter_counters(st: RewriterState) -> dict[str, int]:
         "capacity": int(st.misc[M_CAPACITY]),
         "table_insert_failures": int(st.ft.stats[ST_INSERT_FAILURES]),
     }
+
+
+@njit(cache=True, inline="always")
+def slot_flow(st, k):
+    """The mapping whose entry is in table slot ``k`` (-1 for none)."""
+    return st.ft.rec[k, W_VALUES] >> 1
+
+
+@njit(cache=True, inline="always")
+def slot_dir(st, k):
+    """0 when slot ``k`` holds its mapping's forward entry, 1 for the reply entry."""
+    return st.ft.rec[k, W_VALUES] & 1
 
 
 @njit(cache=True, inline="always")
@@ -176,26 +182,26 @@ def flow_timeout(st, cls, state):
 @njit(cache=True, inline="always")
 def touch(st, f, now):
     """Restart flow ``f``'s clocks after a packet at ``now`` (Click's change_expiry)."""
-    cls = proto_class(st.f_proto[f])
-    t = flow_timeout(st, cls, st.f_state[f])
+    cls = proto_class(st.f_rec[f, F_PROTO])
+    t = flow_timeout(st, cls, st.f_rec[f, F_STATE])
     g = st.tmo[cls, TMO_GUARANTEE]
     dead = now + (max(g, t))
-    st.f_t[f, T_BEXP] = now + t
-    st.f_t[f, T_GEXP] = now + g
-    st.f_t[f, T_DEAD] = dead
+    st.f_rec[f, T_BEXP] = now + t
+    st.f_rec[f, T_GEXP] = now + g
+    st.f_rec[f, T_DEAD] = dead
     # the table's entries live while expiry >= now
-    ft_set_expiry(st.ft, st.f_slot[f, 0], dead - 1)
-    ft_set_expiry(st.ft, st.f_slot[f, 1], dead - 1)
+    ft_set_expiry(st.ft, st.f_rec[f, F_SLOT + 0], dead - 1)
+    ft_set_expiry(st.ft, st.f_rec[f, F_SLOT + 1], dead - 1)
 
 
 @njit(cache=True, inline="always")
 def destroy(st, f):
     """Remove mapping ``f``: its table entries (those still its own) and its record."""
     for d in range(2):
-        k = st.f_slot[f, d]
-        if k >= 0 and st.sl_flow[k] == f and st.sl_dir[k] == d and ft_state(st.ft, k) == USED:
+        k = st.f_rec[f, F_SLOT + d]
+        if k >= 0 and st.ft.rec[k, W_VALUES] == 2 * f + d and ft_state(st.ft, k) == USED:
             ft_remove(st.ft, k)
-            st.sl_flow[k] = -1
+            st.ft.rec[k, W_VALUES] = -1
     st.f_alloc[f] = 0
     st.inp_count[st.f_input[f]] -= 1
     st.misc[M_COUNT] -= 1
@@ -207,7 +213,7 @@ def destroy(st, f):
 def reap(st, now):
     """Reclaim the records of every dead mapping."""
     for f in range(st.f_alloc.shape[0]):
-        if st.f_alloc[f] and st.f_t[f, T_DEAD] <= now:
+        if st.f_alloc[f] and st.f_rec[f, T_DEAD] <= now:
             destroy(st, f)
 
 
@@ -217,11 +223,11 @@ def victim(st, now):
     guarantee has passed, the oldest on ties; -1 when every mapping is guaranteed."""
     best = -1
     for f in range(st.f_alloc.shape[0]):
-        if not st.f_alloc[f] or st.f_t[f, T_GEXP] > now:
+        if not st.f_alloc[f] or st.f_rec[f, T_GEXP] > now:
             continue
-        if best < 0 or st.f_t[f, T_BEXP] < st.f_t[best, T_BEXP] or (
-                st.f_t[f, T_BEXP] == st.f_t[best, T_BEXP]
-                and st.f_t[f, T_BORN] < st.f_t[best, T_BORN]):
+        if best < 0 or st.f_rec[f, T_BEXP] < st.f_rec[best, T_BEXP] or (
+                st.f_rec[f, T_BEXP] == st.f_rec[best, T_BEXP]
+                and st.f_rec[f, T_BORN] < st.f_rec[best, T_BORN]):
             best = f
     return best
 
@@ -332,7 +338,7 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
     hr = flow_hash5(nd, ns, ndp, nsp, proto)
     old = ft_lookup(st.ft, hr, nd, ns, ndp, nsp, proto, now)
     if old >= 0:  # as Click: a mapping owning this reply key is replaced
-        destroy(st, st.sl_flow[old])
+        destroy(st, slot_flow(st, old))
     cls = proto_class(proto)
     t0 = st.tmo[cls, TMO_BASE]
     g = st.tmo[cls, TMO_GUARANTEE]
@@ -340,7 +346,7 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
         reap(st, now)
         if st.misc[M_COUNT] >= st.misc[M_CAPACITY]:
             v = victim(st, now)
-            if v < 0 or (g == 0 and now + t0 < st.f_t[v, T_BEXP]):
+            if v < 0 or (g == 0 and now + t0 < st.f_rec[v, T_BEXP]):
                 return _fail(st, spec)
             destroy(st, v)
     dead = now + (max(g, t0))
@@ -357,18 +363,16 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
     st.f_alloc[f] = 1
     st.f_input[f] = spec
     st.inp_count[spec] += 1
-    st.f_proto[f] = proto
-    st.f_state[f] = 0
-    st.f_slot[f, 0] = kf
-    st.f_slot[f, 1] = kr
-    st.sl_flow[kf] = f
-    st.sl_dir[kf] = 0
-    st.sl_flow[kr] = f
-    st.sl_dir[kr] = 1
-    st.f_t[f, T_BEXP] = now + t0
-    st.f_t[f, T_GEXP] = now + g
-    st.f_t[f, T_DEAD] = dead
-    st.f_t[f, T_BORN] = st.misc[M_BORN]
+    st.f_rec[f, F_PROTO] = proto
+    st.f_rec[f, F_STATE] = 0
+    st.f_rec[f, F_SLOT + 0] = kf
+    st.f_rec[f, F_SLOT + 1] = kr
+    st.ft.rec[kf, W_VALUES] = 2 * f
+    st.ft.rec[kr, W_VALUES] = 2 * f + 1
+    st.f_rec[f, T_BEXP] = now + t0
+    st.f_rec[f, T_GEXP] = now + g
+    st.f_rec[f, T_DEAD] = dead
+    st.f_rec[f, T_BORN] = st.misc[M_BORN]
     st.misc[M_BORN] += 1
     # forward packets (s, d, sp, dp) become (ns, nd, nsp, ndp); replies (nd, ns, ndp,
     # nsp) become (d, s, dp, sp)
