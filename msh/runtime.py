@@ -28,6 +28,9 @@ from msh.schedule import Schedule
 DEFAULT_BATCH = 1024  # measured: reading and the firewall graphs peak at 1024-2048
 TRACE_HIT = -2  # in a trace: the packet's flow hit the decision cache
 TRACE_STEPS = 64
+# Flows the decision cache holds (by default as many as the NAT's mappings). Measured
+# at 100,000 flows: a 16k-flow cache thrashed (x0.86 of naive), this one x1.18.
+CACHE_FLOWS = 1 << 17
 
 
 class AccountingError(RuntimeError):
@@ -275,7 +278,7 @@ class Program:
     """A validated graph made runnable: numbered elements, their states, the walk."""
 
     def __init__(self, g: nx.MultiDiGraph, batch_size: int = DEFAULT_BATCH,
-                 cache_capacity: int = 1 << 14, trace: bool = False):
+                 cache_capacity: int = CACHE_FLOWS, trace: bool = False):
         self.graph = g
         self.batch_size = batch_size
         self.sources = [n for n, el in G.elements(g) if el.source]
