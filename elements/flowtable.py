@@ -9,7 +9,8 @@ expired entry is reclaimed by the next insert that probes over it. Probing is bo
 objects: the table is a NamedTuple of arrays that kernels take as state. The
 operations are inlined into their callers: a call would pass the arrays by value and
 count references to each (measured: ~300 ns a lookup inside the walk). Elements keep
-their per-flow values in their own arrays indexed by the slot number.
+a word or two per flow in the record (the NAT: its mapping; the decision cache: the
+whole entry) and anything larger in their own arrays indexed by the slot number.
 """
 
 from __future__ import annotations
