@@ -57,7 +57,8 @@ def compile_times(make) -> dict:
     return out
 
 
-def bench_chain(name: str, make, pcap: str, packets: int, runs: int, batch: int) -> dict:
+def bench_chain(name: str, make, pcap: str, packets: int, runs: int, batch: int,
+                clock: str = "wall") -> dict:
     plan = compile_chain(make())
     naive = run_chain(plan, "naive", source(pcap, packets).feed, batch_size=batch,
                       capture=False)
@@ -73,10 +74,10 @@ def bench_chain(name: str, make, pcap: str, packets: int, runs: int, batch: int)
             feed = source(pcap, packets).feed
             with Clock() as c:
                 run_chain(plan, path, feed, batch_size=batch)
-            times[path].append(c.wall)
+            times[path].append(getattr(c, clock))
     med = {p: statistics.median(t) for p, t in times.items()}
     result = {
-        "chain": name, "packets": packets, "runs": runs, "batch": batch,
+        "chain": name, "packets": packets, "runs": runs, "batch": batch, "clock": clock,
         **{f"{p}_mpps": packets / med[p] / 1e6 for p in med},
         **{f"{p}_ns_per_packet": med[p] / packets * 1e9 for p in med},
         **{f"{p}_spread_mpps": [packets / max(t) / 1e6, packets / min(t) / 1e6]
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     p.add_argument("--sweep", type=int, default=0, metavar="N",
                    help="also sweep chain lengths 1..N and plot them")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time runs by the wall clock or by this process's CPU time (steadier"
+                        " on a shared machine)")
     p.add_argument("--out", default="bench/out", help="where JSON and plots go")
     a = p.parse_args(argv)
     pcap = resident_trace(a.pcap)
@@ -128,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"versions": versions(), "pcap": pcap, "chains": [], "sweep": []}
     for path in a.chains or DEFAULT_CHAINS:
         make = lambda path=path: load_chain(path)
-        result = bench_chain(Path(path).stem, make, pcap, a.packets, a.runs, a.batch)
+        result = bench_chain(Path(path).stem, make, pcap, a.packets, a.runs, a.batch, a.clock)
         result["compile_s"] = compile_times(make)
         doc["chains"].append(result)
     for length in range(1, a.sweep + 1):
         make = lambda n=length: sweep_chain(n)
-        point = bench_chain(f"sweep-{length}", make, pcap, a.packets, a.runs, a.batch)
+        point = bench_chain(f"sweep-{length}", make, pcap, a.packets, a.runs, a.batch, a.clock)
         doc["sweep"].append({"length": length, **point})
     if doc["sweep"]:
         plot(doc["sweep"], out / "chain_sweep.png")
