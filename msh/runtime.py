@@ -147,6 +147,13 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines += [f"        sl{j} = -1" for j in range(len(mappings))]
     lines.append("        while node >= 0:")
 
+    def step(what: int, indent: str) -> list[str]:
+        """With ``trace``: note that row i met element ``what`` (or ``TRACE_HIT``)."""
+        if not trace:
+            return []
+        return [f"{indent}if tn[i] < tr.shape[1]:", f"{indent}    tr[i, tn[i]] = {what}",
+                f"{indent}    tn[i] += 1"]
+
     def touches(slots: list[str], indent: str) -> list[str]:
         """Refresh every mapping the flow used; ``ok`` false when one is gone."""
         out = [f"{indent}ok = True", f"{indent}exp = NEVER"]
@@ -192,9 +199,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                f"{indent}        if c >= 0:"]
         out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], hit)
         out += [f"{hit}if ok:",
-                *([f"{hit}    if tn[i] < tr.shape[1]:",
-                   f"{hit}        tr[i, tn[i]] = {TRACE_HIT}",
-                   f"{hit}        tn[i] += 1"] if trace else []),
+                *step(TRACE_HIT, hit + "    "),
                 f"{hit}    fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
                 f"{hit}    kind = fate & 3",
                 f"{hit}    if kind == 0:",
@@ -232,9 +237,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines.append(f"            {'if' if k == 0 else 'elif'} node == {k}:")
         ind = " " * 16
         if el.fanout:
-            if trace:
-                lines += [f"{ind}if tn[i] < tr.shape[1]:", f"{ind}    tr[i, tn[i]] = {k}",
-                          f"{ind}    tn[i] += 1"]
+            lines += step(k, ind)
             for port in sorted(p for p in succ if p > 0):
                 lines += [f"{ind}j = clone_row(b, i)", f"{ind}if j < 0:",
                           f"{ind}    cdrop[{k}, 0] += 1", f"{ind}else:",
@@ -245,9 +248,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             continue
         if cache and name == cache["entry"]:
             lines += lookup(ind)
-        if trace:
-            lines += [f"{ind}if tn[i] < tr.shape[1]:", f"{ind}    tr[i, tn[i]] = {k}",
-                      f"{ind}    tn[i] += 1"]
+        lines += step(k, ind)
         lines.append(f"{ind}r = k{k}(b, i, s{k}, inp)")
         if name in mappings:
             lines.append(f"{ind}sl{mappings.index(name)} = slot_of{k}(s{k})")
