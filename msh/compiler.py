@@ -138,8 +138,8 @@ def compile_chain(chain: Chain, keep_intermediates: bool = False, check=None) ->
 
 def explain(plan: Plan) -> str:
     """What the compiler did, in words."""
-    lines = [f"chain {plan.chain}: {len(list(G.elements(plan.naive)))} elements composed,"
-             f" {len(list(G.elements(plan.graph)))} after compilation"]
+    lines = [(f"chain {plan.chain}: {len(list(G.elements(plan.naive)))} elements composed,"
+              f" {len(list(G.elements(plan.graph)))} after compilation")]
     for node, why in plan.removed:
         lines.append(f"  removed {node}: {why}")
     cache = plan.graph.graph.get("cache")

@@ -132,8 +132,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         "",
         "",
         "@njit(cache=True, _nrt=False)",
-        f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}"
-        f"{', tr, tn' if trace else ''}{states}):",
+        (f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}"
+         f"{', tr, tn' if trace else ''}{states}):"),
         "    i = 0",
         "    while i < b.meta[0]:",
         "        node = start_node[i]",
@@ -170,8 +170,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         out = [f"{indent}if rec:"]
         out += touches([f"sl{j}" for j in range(len(mappings))], indent + "    ")
         out += [f"{indent}    if ok:",
-                f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, ohead, olen, b, i,"
-                f" {fate}, mask, exp)",
+                (f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, ohead, olen, b,"
+                 f" i, {fate}, mask, exp)"),
                 f"{indent}        if c >= 0:"]
         out += [f"{indent}            cs.slots[c, {j}] = sl{j}" for j in range(len(mappings))]
         out += [f"{indent}            pass", f"{indent}    rec = False"]

@@ -6,13 +6,13 @@ import numpy as np
 from numba import njit
 from pydantic import Field
 
-from elements.element import Element, ElementConfig, drop
+from elements.element import Element, ElementConfig
 
 
 @njit(cache=True)
 def strip_kernel(b, i, s, inp):
     n = s[0]
-    take = n if n < b.length[i] else b.length[i]
+    take = min(b.length[i], n)
     b.head[i] += take
     b.length[i] -= take
     return 0

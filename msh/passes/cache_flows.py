@@ -66,7 +66,7 @@ def run(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
                 and all(p in parsed and p not in best for p in preds)
                 and "flags" not in el.writes):
             region = _grow(g, node, order)
-            score = lambda r: (sum(_role(g, n) == "mapping" for n in r), len(r))  # noqa: E731
+            score = lambda r: (sum(_role(g, n) == "mapping" for n in r), len(r))
             if score(region) > score(best):
                 best = region
     if not any(_role(g, n) == "mapping" for n in best) and _deciders(g, best) < 2:

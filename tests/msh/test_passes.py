@@ -126,7 +126,7 @@ def test_every_intermediate_dumps_to_yaml_that_loads_back():
     for name, g in plan.intermediates:
         back = load(f"{name}.yaml", text=to_yaml(g))
         assert set(back.nodes) == set(g.nodes), name
-        edges = lambda h: sorted((u, v, d["src_port"], d["dst_port"])  # noqa: E731
+        edges = lambda h: sorted((u, v, d["src_port"], d["dst_port"])
                                  for u, v, d in h.edges(data=True))
         assert edges(back) == edges(g), name
         for node, el in G.elements(g):
