@@ -51,10 +51,10 @@ def make_flowtable(capacity: int, values: int = 0) -> FlowTable:
     return FlowTable(rec=records(slots, width), stats=np.zeros(4, np.int64))
 
 
-def records(rows: int, width: int, fill: int = 0) -> np.ndarray:
-    """int64[rows, width], filled with ``fill``, starting on a cache line: a 32- or
-    64-byte row is then one line, read with one miss."""
-    raw = np.full(rows * width + CACHE_LINE // 8, fill, np.int64)
+def records(rows: int, width: int) -> np.ndarray:
+    """int64[rows, width] of zeros, starting on a cache line: a 32- or 64-byte row is
+    then one line, read with one miss."""
+    raw = np.zeros(rows * width + CACHE_LINE // 8, np.int64)
     skip = (-raw.ctypes.data % CACHE_LINE) // 8
     return raw[skip: skip + rows * width].reshape(rows, width)
 
@@ -70,6 +70,12 @@ def _ports(sport, dport, proto):
 
 
 @njit(cache=True, inline="always")
+def ft_home(ft, h):
+    """The slot where the probe for flow hash ``h`` starts."""
+    return np.int64(h) & (ft.rec.shape[0] - 1)
+
+
+@njit(cache=True, inline="always")
 def ft_state(ft, k):
     """EMPTY, USED or DELETED."""
     return ft.rec[k, W_PORTS] & 0xFF
@@ -78,7 +84,7 @@ def ft_state(ft, k):
 @njit(cache=True, inline="always")
 def ft_live(ft, k, now):
     """Slot ``k`` holds an entry that has not expired at packet time ``now``."""
-    return ft.rec[k, W_PORTS] & 0xFF == USED and ft.rec[k, W_EXPIRY] >= now
+    return ft_state(ft, k) == USED and ft.rec[k, W_EXPIRY] >= now
 
 
 @njit(cache=True, inline="always")
@@ -97,7 +103,7 @@ def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     mask = ft.rec.shape[0] - 1
     addrs = _addrs(saddr, daddr)
     ports = _ports(sport, dport, proto) | USED
-    k = np.int64(h) & mask
+    k = ft_home(ft, h)
     for _ in range(MAX_PROBE):
         w = ft.rec[k, W_PORTS]
         if w & 0xFF == EMPTY:
@@ -117,7 +123,7 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     mask = ft.rec.shape[0] - 1
     addrs = _addrs(saddr, daddr)
     ports = _ports(sport, dport, proto) | USED
-    k = np.int64(h) & mask
+    k = ft_home(ft, h)
     free = -1
     for _ in range(MAX_PROBE):
         w = ft.rec[k, W_PORTS]
@@ -136,7 +142,7 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     if free < 0:
         ft.stats[ST_INSERT_FAILURES] += 1
         return -1
-    if ft.rec[free, W_PORTS] & 0xFF == USED:
+    if ft_state(ft, free) == USED:
         ft.stats[ST_EXPIRED] += 1
     else:
         ft.stats[ST_OCCUPIED] += 1
@@ -150,7 +156,7 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
 @njit(cache=True, inline="always")
 def ft_remove(ft, k):
     """Delete the entry in slot ``k`` (it leaves a tombstone so probe chains hold)."""
-    if ft.rec[k, W_PORTS] & 0xFF == USED:
+    if ft_state(ft, k) == USED:
         ft.rec[k, W_PORTS] = (ft.rec[k, W_PORTS] & ~np.int64(0xFF)) | DELETED
         ft.stats[ST_OCCUPIED] -= 1
 

@@ -30,6 +30,7 @@ from elements.flowtable import (
     W_EXPIRY,
     W_VALUES,
     FlowTable,
+    ft_home,
     ft_insert,
     ft_lookup,
     ft_remove,
@@ -131,7 +132,7 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
     (where its head and length were ``head`` and ``length``)."""
     c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
     if c < 0:  # full: an entry is only a memo, so the one where this flow's probe starts goes
-        ft_remove(cs.ft, np.int64(h) & (cs.ft.rec.shape[0] - 1))
+        ft_remove(cs.ft, ft_home(cs.ft, h))
         c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
         if c < 0:
             return -1
