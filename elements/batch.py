@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from elements.jit import inlined
+
 SLOT_SIZE = 2048
 HEADROOM = 128
 MAX_FRAME = SLOT_SIZE - HEADROOM
@@ -135,7 +137,7 @@ def load_frames(b: Batch, frames: list[bytes], timestamps_ns: list[int] | None =
     return n
 
 
-@njit(cache=True)
+@inlined
 def copy_row(src, i, dst, j):
     """Copy row ``i`` of ``src`` (bytes and annotations) to row ``j`` of ``dst``: same head,
     so absolute header offsets stay valid (Tee's clones, a Queue's stored packets).
@@ -166,7 +168,7 @@ def copy_row(src, i, dst, j):
     dst.port[j] = src.port[i]
 
 
-@njit(cache=True)
+@inlined
 def clone_row(b, i):
     """Copy row ``i`` (bytes and annotations) to a new row; -1 when the batch is full."""
     j = b.meta[0]

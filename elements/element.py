@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit
 from pydantic import BaseModel, ConfigDict
 
+from elements.jit import inlined
 from elements.ports import PortSpec, parse_ports
 
 # Header fields and annotations an element may declare in ``reads``/``writes``.
@@ -48,7 +48,7 @@ class NoConfig(ElementConfig):
 HELD = -(1 << 20)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def drop(reason_index):
     """The kernel return value that drops a packet for ``drops[reason_index]``."""
     return -1 - reason_index
@@ -94,12 +94,9 @@ class Element:
     # True for elements that create packets (FromPcap): no kernel, but
     # ``fill(b, n) -> count`` that loads up to ``n`` packets into rows 0.. of batch ``b``.
     source: ClassVar[bool] = False
-    # The numba kernel, set by subclasses as ``kernel = staticmethod(fn)``.
+    # The numba kernel, set by subclasses as ``kernel = staticmethod(fn)``, compiled with
+    # ``elements.jit.inlined`` so that LLVM inlines it into the walk.
     kernel: ClassVar[Any] = None
-    # False for a kernel whose work per packet is large (a NAT, a load balancer, payload
-    # scanning): the walk calls it instead of inlining it. Measured: inlining is numba's
-    # slowest compile step (minutes for a chain); a call costs ~25 ns a packet.
-    inline_kernel: ClassVar[bool] = True
     # For the per-flow decision cache (msh/flowcache.py), mapping elements provide
     # ``slot_of(s) -> slot`` (the flow-table slot the last packet used, -1 for none)
     # and ``touch(s, slot, b, i) -> expiry`` (refresh that entry exactly as the kernel

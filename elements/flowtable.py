@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from elements.jit import inlined
 
 MAX_PROBE = 64
 EMPTY, USED, DELETED = 0, 1, 2
@@ -59,45 +60,45 @@ def records(rows: int, width: int) -> np.ndarray:
     return raw[skip: skip + rows * width].reshape(rows, width)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _addrs(saddr, daddr):
     return (np.int64(saddr) << 32) | np.int64(daddr)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _ports(sport, dport, proto):
     return (((np.int64(sport) << 16) | np.int64(dport)) << 32) | (np.int64(proto) << 8)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_home(ft, h):
     """The slot where the probe for flow hash ``h`` starts."""
     return np.int64(h) & (ft.rec.shape[0] - 1)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_state(ft, k):
     """EMPTY, USED or DELETED."""
     return ft.rec[k, W_PORTS] & 0xFF
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_live(ft, k, now):
     """Slot ``k`` holds an entry that has not expired at packet time ``now``."""
     return ft_state(ft, k) == USED and ft.rec[k, W_EXPIRY] >= now
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_expiry(ft, k):
     return ft.rec[k, W_EXPIRY]
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_set_expiry(ft, k, expiry):
     ft.rec[k, W_EXPIRY] = expiry
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     """The slot of a live entry for this 5-tuple, or -1. ``h`` is its flow hash."""
     mask = ft.rec.shape[0] - 1
@@ -116,7 +117,7 @@ def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
     return -1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     """Insert (or refresh) this 5-tuple; returns its slot, or -1 when there is no room
     within ``MAX_PROBE`` probes (counted). Expired entries on the way are reclaimed."""
@@ -153,7 +154,7 @@ def ft_insert(ft, h, saddr, daddr, sport, dport, proto, now, expiry):
     return free
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ft_remove(ft, k):
     """Delete the entry in slot ``k`` (it leaves a tombstone so probe chains hold)."""
     if ft_state(ft, k) == USED:

@@ -12,10 +12,10 @@ import re
 from typing import Annotated
 
 import numpy as np
-from numba import njit
 from pydantic import AfterValidator
 
 from elements.batch import F_FRAG, F_IP, F_L4FULL, F_NONFIRST, F_PORTS
+from elements.jit import inlined
 
 ETHER_HLEN = 14
 IP_PROTO_ICMP = 1
@@ -23,12 +23,12 @@ IP_PROTO_TCP = 6
 IP_PROTO_UDP = 17
 
 
-@njit(cache=True, inline="always")
+@inlined
 def rd16(row, off):
     return (np.uint32(row[off]) << 8) | np.uint32(row[off + 1])
 
 
-@njit(cache=True, inline="always")
+@inlined
 def rd32(row, off):
     return (
         (np.uint32(row[off]) << 24)
@@ -38,13 +38,13 @@ def rd32(row, off):
     )
 
 
-@njit(cache=True, inline="always")
+@inlined
 def wr16(row, off, value):
     row[off] = np.uint8((value >> 8) & 0xFF)
     row[off + 1] = np.uint8(value & 0xFF)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def wr32(row, off, value):
     row[off] = np.uint8((value >> 24) & 0xFF)
     row[off + 1] = np.uint8((value >> 16) & 0xFF)
@@ -52,7 +52,7 @@ def wr32(row, off, value):
     row[off + 3] = np.uint8(value & 0xFF)
 
 
-@njit(cache=True)
+@inlined
 def sum16(row, off, n):
     """One's-complement sum (not folded) of ``n`` bytes; an odd last byte is padded."""
     s = np.uint64(0)
@@ -64,7 +64,7 @@ def sum16(row, off, n):
     return s
 
 
-@njit(cache=True, inline="always")
+@inlined
 def fold(s):
     """Fold a one's-complement sum to 16 bits and complement it: the checksum field."""
     s = np.uint64(s)
@@ -73,7 +73,7 @@ def fold(s):
     return np.uint32(~s & 0xFFFF)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cksum_update16(check, old, new):
     """RFC 1624 incremental update of checksum ``check`` when a 16-bit word changes."""
     s = np.uint64((~check) & 0xFFFF) + np.uint64((~old) & 0xFFFF) + np.uint64(new & 0xFFFF)
@@ -82,13 +82,13 @@ def cksum_update16(check, old, new):
     return np.uint32(~s & 0xFFFF)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cksum_update32(check, old, new):
     check = cksum_update16(check, old >> 16, new >> 16)
     return cksum_update16(check, old & 0xFFFF, new & 0xFFFF)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def flow_hash5(saddr, daddr, sport, dport, proto):
     """A fast 32-bit mix of the 5-tuple (murmur3 finaliser over the folded words)."""
     h = np.uint32(saddr) * np.uint32(0x9E3779B1)
@@ -103,7 +103,7 @@ def flow_hash5(saddr, daddr, sport, dport, proto):
     return np.uint32(h)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def mark_ip(b, i, l3):
     """Set l3/l4, the 5-tuple, the fragment flags and the flow hash from the IPv4
     header at ``l3``. The caller has checked that the whole IP header is present."""
@@ -158,7 +158,7 @@ def marks_kept_by(writer) -> bool:
     return all(set(MARK_DERIVED[f]) <= writes for f in MARK_DERIVED if f in writes)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ip_room(b, i):
     """Bytes of row ``i`` from its IP header (``l3``) to the end of the packet, or -1
     when ``l3`` is unset or outside the packet (a Strip moved the head past it).
@@ -176,7 +176,7 @@ IPOPT_LSRR = 131
 IPOPT_SSRR = 137
 
 
-@njit(cache=True)
+@inlined
 def ip_final_dst(row, l3, hlen):
     """The destination a transport pseudo-header uses: the last address of a loose or
     strict source route option when the header has one (RFC 1122 4.1.3.4; Click's
@@ -200,7 +200,7 @@ def ip_final_dst(row, l3, hlen):
     return rd32(row, l3 + 16)
 
 
-@njit(cache=True)
+@inlined
 def pseudo_sum(row, l3, hlen, n):
     """Unfolded one's-complement sum of the IPv4 pseudo-header for ``n`` transport bytes:
     source, final destination (see ``ip_final_dst``), the header's protocol byte, ``n``."""

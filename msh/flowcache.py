@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from elements.batch import F_FRAG, F_L4FULL, F_PORTS
 from elements.flowtable import (
@@ -36,6 +35,7 @@ from elements.flowtable import (
     ft_remove,
     make_flowtable,
 )
+from elements.jit import inlined
 from elements.net import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
@@ -94,7 +94,7 @@ def fate_drop(node: int, reason: int) -> int:
     return (node << 10) | (reason << 2) | DROP
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cacheable(b, i):
     """A whole TCP or UDP packet (no fragment): its flow can have an entry."""
     f = b.flags[i]
@@ -103,19 +103,19 @@ def cacheable(b, i):
             and (p == IP_PROTO_TCP or p == IP_PROTO_UDP))
 
 
-@njit(cache=True, inline="always")
+@inlined
 def steady(b, i):
     """Not a TCP SYN, FIN or RST: a packet that cannot change its flow's state."""
     return b.proto[i] != IP_PROTO_TCP or (b.data[i, b.l4[i] + 13] & 0x07) == 0
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cache_find(cs, b, i):
     return ft_lookup(cs.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
                      b.proto[i], b.timestamp[i])
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cache_forget(cs, b, i):
     """A packet that may change the flow's state walks (and records the flow afresh);
     its flow's entry goes first, in case the walk records nothing."""
@@ -125,7 +125,7 @@ def cache_forget(cs, b, i):
         ft_remove(cs.ft, c)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fate, edges,
                 expiry):
     """Record the fate of the flow keyed by the 5-tuple it had at the region entry
@@ -148,7 +148,7 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
     return c
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _rewrite(b, i, saddr, daddr, sport, dport):
     """Rewrite the 5-tuple in bytes and annotations with incremental checksums, as the
     mapping elements do (RFC 1624; a UDP checksum of 0 stays 0)."""
@@ -181,7 +181,7 @@ def _rewrite(b, i, saddr, daddr, sport, dport):
         wr16(row, at, l4sum)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def cache_replay(cs, c, b, i, cout, cdrop, expiry):
     """Apply entry ``c`` to row ``i``: rewrite, counters, renewed expiry; its fate."""
     cs.stats[HITS] += 1

@@ -73,19 +73,16 @@ class Counters:
         }
 
 
-def _import(fn, alias: str, inlined: bool = True) -> str:
+def _import(fn, alias: str) -> str:
     """Import a module-level kernel (generated ones included: their modules are in
-    ``sys.modules`` once the element's ``make_state`` has built them), inlined into the
-    walk unless the element says otherwise (``Element.inline_kernel``). A call passes
-    the Batch's 17 arrays by value (~25 ns a packet in a walk without the NRT); an
-    inlined kernel costs nothing at run time but compile time."""
-    name = f"from {fn.__module__} import {fn.__name__} as "
-    return f"{name}_{alias}\n{alias} = inline(_{alias})" if inlined else f"{name}{alias}"
+    ``sys.modules`` once the element's ``make_state`` has built them). Kernels are
+    ``elements.jit.inlined``: LLVM inlines them into the walk."""
+    return f"from {fn.__module__} import {fn.__name__} as {alias}"
 
 
 def _fingerprint(fns) -> str:
-    """A hash of the source files of the inlined kernels: the walk file's name (and so
-    numba's cache of it) changes when any of them does."""
+    """A hash of the source files of the kernels: the walk file's name (and so numba's
+    cache of it) changes when any of them does."""
     digest = hashlib.sha256()
     for path in sorted({inspect.getsourcefile(getattr(f, "py_func", f)) for f in fns}):
         digest.update(Path(path).read_bytes())
@@ -118,13 +115,12 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch)]
-    lines += [f"# kernels: {_fingerprint(kernels)}",
-              "from msh.inlining import inline", ""]
+    lines += [f"# kernels: {_fingerprint(kernels)}", ""]
     for name in order:
         el = g.nodes[name]["element"]
         k = index[name]
         if not el.fanout:
-            lines.append(_import(el.kernel, f"k{k}", el.inline_kernel))
+            lines.append(_import(el.kernel, f"k{k}"))
         if name in mappings:
             lines += [_import(el.slot_of, f"slot_of{k}"), _import(el.touch, f"touch{k}")]
     states = "".join(f", s{k}" for k in range(len(order)))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import ETHER_HLEN, EtherAddress, ether_bytes
 
 
-@njit(cache=True)
+@inlined
 def etherencap_kernel(b, i, s, inp):
     h = b.head[i] - ETHER_HLEN
     if h < 0:

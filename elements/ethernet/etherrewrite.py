@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import EtherAddress, ether_bytes
 
 ADDRS_LEN = 12  # destination then source
 
 
-@njit(cache=True)
+@inlined
 def etherrewrite_kernel(b, i, s, inp):
     if b.length[i] < ADDRS_LEN:
         return drop(0)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import numpy as np
-from numba import njit
 from pydantic import AfterValidator, Field
 
 from elements import flowtable, net
@@ -24,6 +23,7 @@ from elements.flowtable import (
     make_flowtable,
 )
 from elements.ip import iprules
+from elements.jit import inlined
 from elements.lb import l4rewrite
 from elements.lb.l4rewrite import (
     L4_FRAGMENT,
@@ -58,7 +58,7 @@ class FirewallState(NamedTuple):
     stats: np.ndarray  # int64[2]: connections opened, packets passed by state
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _state_timeout(s, state):
     if state == ESTABLISHED:
         return s.timeouts[T_ESTABLISHED]
@@ -69,7 +69,7 @@ def _state_timeout(s, state):
     return s.timeouts[T_TRANSITORY]
 
 
-@njit(cache=True)
+@inlined
 def tcp_step(state, fins, d, flags):
     """(new state, new FIN bits), or state -1 for an invalid transition, of a TCP
     connection in ``state`` seeing a segment with ``flags`` in direction ``d`` (0 out,
@@ -104,7 +104,7 @@ def tcp_step(state, fins, d, flags):
     return state, fins
 
 
-@njit(cache=True)
+@inlined
 def _check(b, i):
     """0 when the packet can be tracked, else 1 + its drop reason."""
     st = l4_status(b, i, True)
@@ -117,7 +117,7 @@ def _check(b, i):
     return 0
 
 
-@njit(cache=True)
+@inlined
 def fw_inbound(b, i, s):
     """A packet from outside: it must belong to a tracked connection."""
     bad = _check(b, i)
@@ -145,7 +145,7 @@ def fw_inbound(b, i, s):
     return 1
 
 
-@njit(cache=True)
+@inlined
 def fw_known(b, i, s):
     """An outbound packet of a tracked connection: its verdict; ``NEW`` when it would
     open a connection (the rules decide, then ``fw_open``)."""
@@ -179,7 +179,7 @@ def fw_known(b, i, s):
     return 0
 
 
-@njit(cache=True)
+@inlined
 def fw_open(b, i, s):
     """Track the connection this allowed outbound packet opens."""
     now = b.timestamp[i]
@@ -200,7 +200,7 @@ WRAPPER = f"""
 from elements.firewall.statefulfirewall import fw_inbound, fw_known, fw_open, NEW
 
 
-@njit(cache=True)
+@inlined
 def kernel(b, i, s, inp):
     if inp == 1:
         return fw_inbound(b, i, s)
@@ -302,7 +302,6 @@ class StatefulFirewall(Element):
     drops = ("not_ip", "fragment", "truncated", "denied", "no_connection", "bad_state",
              "table_full")
     kernel = None  # generated per rule list by make_state
-    inline_kernel = False
 
     def compiled(self) -> list[tuple[iprules.Expr, int]]:
         return [(expr, -1 if action == iprules.DROP else 0)

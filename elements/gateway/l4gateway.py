@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from pydantic import Field, model_validator
 
 from elements.element import Element, ElementConfig, drop
@@ -18,6 +17,7 @@ from elements.flowtable import (
     ft_set_expiry,
     make_flowtable,
 )
+from elements.jit import inlined
 from elements.lb.l4rewrite import (
     L4_OK,
     l4_status,
@@ -73,14 +73,14 @@ class GatewayState(NamedTuple):
     stats: np.ndarray  # int64[2]: connections, packets relayed back
 
 
-@njit(cache=True)
+@inlined
 def _refresh(s, k, expiry):
     ft_set_expiry(s.ft, k, expiry)
     ft_set_expiry(s.ft, s.peer[k], expiry)
     s.port_exp[s.gport[k] - s.cfg[C_PORT_LOW]] = expiry
 
 
-@njit(cache=True)
+@inlined
 def _free_port(s, now):
     """Index of a port whose last connection has expired (round robin), or -1."""
     n = s.port_exp.shape[0]
@@ -95,7 +95,7 @@ def _free_port(s, now):
     return -1
 
 
-@njit(cache=True)
+@inlined
 def l4gateway_kernel(b, i, s, inp):
     st = l4_status(b, i, False)
     if st != L4_OK:
@@ -209,7 +209,6 @@ class L4Gateway(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_port",
              "table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(l4gateway_kernel)
-    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> GatewayState:
         c = self.config

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numba import njit
 from pydantic import Field, model_validator
 
 from elements.batch import F_IP, F_L4FULL, F_NONFIRST
@@ -15,6 +14,7 @@ from elements.element import Element, ElementConfig, drop
 from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
 from elements.ids.ahocorasick import build
 from elements.ids.snortrules import Rule, RuleError, load_rules, parse_rules
+from elements.jit import inlined
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, rd16, rd32
 
 A_ALERT, A_DROP, A_PASS = 0, 1, 2
@@ -68,7 +68,7 @@ class IDSState(NamedTuple):
 # into the walk recursively, so each extra call site is another copy to compile.
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _in_spec(s, lo, hi, v):
     """``v`` is in some positive range of ``spec[lo:hi]`` (or there is none) and in no
     negated one."""
@@ -85,7 +85,7 @@ def _in_spec(s, lo, hi, v):
     return pos or not seen_pos
 
 
-@njit(cache=True)
+@inlined
 def _header_ok(s, r, proto, saddr, daddr, sport, dport):
     if s.r_proto[r] != 0 and s.r_proto[r] != proto:
         return False
@@ -110,17 +110,17 @@ def _header_ok(s, r, proto, saddr, daddr, sport, dport):
     return False
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _bit(bits, row, k):
     return (bits[row, k >> 6] >> np.uint64(k & 63)) & np.uint64(1)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _set(bits, row, k):
     bits[row, k >> 6] |= np.uint64(1) << np.uint64(k & 63)
 
 
-@njit(cache=True)
+@inlined
 def _satisfy(s, row, r, npend):
     """Mark rule ``r`` fired in bitset ``row`` and queue it for this packet."""
     _set(s.f_bits, row, r)
@@ -131,7 +131,7 @@ def _satisfy(s, row, r, npend):
     return npend
 
 
-@njit(cache=True)
+@inlined
 def _content_hit(s, c, end, row, proto, saddr, daddr, sport, dport):
     """Content ``c`` occurs in the stream ending at offset ``end`` (exclusive): the rule
     it completes, or -1."""
@@ -152,7 +152,7 @@ def _content_hit(s, c, end, row, proto, saddr, daddr, sport, dport):
     return r
 
 
-@njit(cache=True)
+@inlined
 def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dport):
     """Run both automata from ``states`` over ``data[start:end]``, whose first byte is
     stream offset ``off``, updating ``states``; rules completed are queued in
@@ -188,7 +188,7 @@ def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dpo
     return npend
 
 
-@njit(cache=True)
+@inlined
 def ids_kernel(b, i, s, inp):
     flags = b.flags[i]
     if not (flags & F_IP) or (flags & F_NONFIRST):
@@ -474,7 +474,6 @@ class IDSMatch(Element):
     state_kind = "per-flow"
     drops = ("malformed", "rule_drop", "flow_blocked")
     kernel = staticmethod(ids_kernel)
-    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> IDSState:
         self.rules = self.config.load()

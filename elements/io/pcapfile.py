@@ -30,6 +30,7 @@ from numba.extending import intrinsic, overload
 
 from elements.batch import HEADROOM, reset_annotations
 from elements.codegen import Fast
+from elements.jit import inlined
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
@@ -90,7 +91,7 @@ def _copy_bytes_jit(dst, dst_off, src, src_off, n):
     return fast
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _u32(buf, off, big):
     if big:
         return ((np.int64(buf[off]) << 24) | (np.int64(buf[off + 1]) << 16)
@@ -266,7 +267,7 @@ def read_pcap(path: str | os.PathLike) -> tuple[list[bytes], list[int], int]:
 W_POS, W_RECORDS, W_NANO, W_BIG, W_CUT = 0, 1, 2, 3, 4
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _put32(buf, off, value, big):
     v = np.uint32(np.int64(value) & 0xFFFFFFFF)
     if big:

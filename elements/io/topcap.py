@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.batch import SLOT_SIZE
 from elements.element import Element, ElementConfig, drop
 from elements.io.pcapfile import LINKTYPES, RECORD_HEADER, W_RECORDS, PcapWriter, put_record
+from elements.jit import inlined
 
 # Rows one walk can bring to a ToPcap: the largest batch the bench sweeps (2048)
 # times the runtime's room for Tee clones (4). The buffer is mapped lazily, so only
@@ -16,7 +16,7 @@ from elements.io.pcapfile import LINKTYPES, RECORD_HEADER, W_RECORDS, PcapWriter
 BUFFER_ROWS = 8192
 
 
-@njit(cache=True)
+@inlined
 def topcap_kernel(b, i, s, inp):
     buf, meta, outputs = s
     if not put_record(buf, meta, b.data[i], b.head[i], b.length[i], b.timestamp[i]):

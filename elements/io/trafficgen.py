@@ -20,6 +20,7 @@ from elements.batch import HEADROOM, MAX_FRAME, reset_annotations
 from elements.codegen import Fast
 from elements.element import Element, ElementConfig
 from elements.io.pcapfile import copy_bytes
+from elements.jit import inlined
 from elements.net import (
     ETHER_HLEN,
     IP_PROTO_ICMP,
@@ -96,7 +97,7 @@ class TrafficGenConfig(ElementConfig):
         return self
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _hash(x):
     """splitmix64's finaliser: a bijective 64-bit mix (one random draw per input)."""
     z = x + np.uint64(0x9E3779B97F4A7C15)
@@ -105,7 +106,7 @@ def _hash(x):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _pick(cum, r):
     """Index of the bucket of cumulative shares ``cum`` that ``r`` (0..1) falls in."""
     j = 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import (
     IPv4Address,
     IPv4Interface,
@@ -28,13 +28,13 @@ REASONS = ("tiny_packet", "bad_version", "bad_hlen", "bad_ip_len", "bad_checksum
 OFFSET, CHECKSUM, OUTPUTS = range(3)  # indices into the parameter array
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _bad(s, reason):
     s[3][reason] += 1
     return 1 if s[0][OUTPUTS] >= 2 else drop(reason)
 
 
-@njit(cache=True)
+@inlined
 def _listed(addrs, a):
     for k in range(addrs.shape[0]):
         if addrs[k] == a:
@@ -42,7 +42,7 @@ def _listed(addrs, a):
     return False
 
 
-@njit(cache=True)
+@inlined
 def checkipheader_kernel(b, i, s, inp):
     param, bad_src, good_dst = s[0], s[1], s[2]
     off = param[OFFSET]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import cksum_update16, ip_room, rd16, wr16
 
 ACTIVE, MULTICAST, OUTPUTS, EXPIRED = range(4)  # indices into the state array
 
 
-@njit(cache=True)
+@inlined
 def decipttl_kernel(b, i, s, inp):
     if not s[ACTIVE]:
         return 0

@@ -964,10 +964,10 @@ class KernelWriter:
         fields = {a.field for e, _ in self.rules for a in atoms(e)}
         protos = sorted({a.value for e, _ in self.rules for a in atoms(e)
                          if a.field == "proto" and a.op == "==" and a.mask == 0xFF})
-        # inline="always": a call that passes the Batch costs ~150 ns, inlined ~0; no
-        # ``row = b.data[i]`` view either: creating it costs ~250 ns per packet (measured).
-        lines = ["import numpy as np", "from numba import njit", "", "",
-                 '@njit(cache=True, inline="always")', "def kernel(b, i, s, inp):",
+        # Inlined into the walk (elements/jit.py); no ``row = b.data[i]`` view: creating
+        # it costs ~250 ns per packet (measured).
+        lines = ["import numpy as np", "from elements.jit import inlined", "", "",
+                 "@inlined", "def kernel(b, i, s, inp):",
                  "    l3 = b.l3[i]",
                  "    if l3 < 0:", f"        return {self.no_ip}"]
         header_bytes = any(isinstance(f, tuple) for f in fields)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import mark_ip, mark_ip_reference, marks_kept_by
 
 
-@njit(cache=True)
+@inlined
 def markipheader_kernel(b, i, s, inp):
     off = s[0]
     if b.length[i] - off < 20:

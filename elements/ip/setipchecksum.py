@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from numba import njit
-
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.net import fold, internet_checksum, ip_room, sum16, wr16
 
 
-@njit(cache=True)
+@inlined
 def setipchecksum_kernel(b, i, s, inp):
     room = ip_room(b, i)
     if room < 0:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.net import fold, ip_room, pseudo_sum, rd16, sum16, transport_checksum_reference, wr16
 
 
-@njit(cache=True)
+@inlined
 def settcpchecksum_kernel(b, i, s, inp):
     room = ip_room(b, i)
     if room < 20:

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.net import fold, ip_room, pseudo_sum, rd16, sum16, transport_checksum_reference, wr16
 
 REASONS = ("no_ip_header", "fragment", "short")
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _bad(s, reason):
     s[1 + reason] += 1
     return 1 if s[0] >= 2 else drop(reason)
 
 
-@njit(cache=True)
+@inlined
 def setudpchecksum_kernel(b, i, s, inp):
     room = ip_room(b, i)
     if room < 20:

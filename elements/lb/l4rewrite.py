@@ -10,9 +10,9 @@ TCP/UDP checksum incrementally (RFC 1624), and updates the matching annotation;
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.batch import F_FRAG, F_IP, F_NONFIRST
+from elements.jit import inlined
 from elements.net import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
@@ -32,13 +32,13 @@ L4_FRAGMENT = 3
 L4_TRUNCATED = 4  # the fixed TCP/UDP header is not all there
 
 
-@njit(cache=True, inline="always")
+@inlined
 def l4_sum_offset(proto):
     """Offset of the transport checksum from the transport header."""
     return 16 if proto == IP_PROTO_TCP else 6
 
 
-@njit(cache=True)
+@inlined
 def l4_status(b, i, allow_fragments):
     """Whether row ``i`` is a TCP/UDP packet whose IP and fixed transport headers are
     within the frame (``L4_OK``), or why not. Fragments are refused unless
@@ -62,7 +62,7 @@ def l4_status(b, i, allow_fragments):
     return L4_OK
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _patch_l4_sum(row, l4, proto, old, new, wide):
     off = l4 + l4_sum_offset(proto)
     check = rd16(row, off)
@@ -77,7 +77,7 @@ def _patch_l4_sum(row, l4, proto, old, new, wide):
     wr16(row, off, check)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _set_addr(b, i, field_off, old, new):
     row = b.data[i]
     l3 = b.l3[i]
@@ -86,7 +86,7 @@ def _set_addr(b, i, field_off, old, new):
     _patch_l4_sum(row, b.l4[i], b.proto[i], old, new, True)
 
 
-@njit(cache=True)
+@inlined
 def set_saddr(b, i, new):
     old = b.saddr[i]
     if old != new:
@@ -94,7 +94,7 @@ def set_saddr(b, i, new):
         b.saddr[i] = new
 
 
-@njit(cache=True)
+@inlined
 def set_daddr(b, i, new):
     old = b.daddr[i]
     if old != new:
@@ -102,7 +102,7 @@ def set_daddr(b, i, new):
         b.daddr[i] = new
 
 
-@njit(cache=True)
+@inlined
 def set_sport(b, i, new):
     old = b.sport[i]
     if old != new:
@@ -112,7 +112,7 @@ def set_sport(b, i, new):
         b.sport[i] = new
 
 
-@njit(cache=True)
+@inlined
 def set_dport(b, i, new):
     old = b.dport[i]
     if old != new:
@@ -122,7 +122,7 @@ def set_dport(b, i, new):
         b.dport[i] = new
 
 
-@njit(cache=True)
+@inlined
 def rehash(b, i):
     b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], b.proto[i])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from pydantic import Field, field_validator, model_validator
 
 from elements.element import Element, ElementConfig, drop
@@ -19,6 +18,7 @@ from elements.flowtable import (
     ft_set_expiry,
     make_flowtable,
 )
+from elements.jit import inlined
 from elements.lb.l4rewrite import (
     L4_OK,
     l4_status,
@@ -106,7 +106,7 @@ class MaglevState(NamedTuple):
     last: np.ndarray  # int64[1]: the entry the last packet used, -1 if none (``slot_of``)
 
 
-@njit(cache=True)
+@inlined
 def maglevlb_kernel(b, i, s, inp):
     s.last[0] = -1
     st = l4_status(b, i, False)
@@ -181,12 +181,12 @@ def maglevlb_kernel(b, i, s, inp):
     return 0
 
 
-@njit(cache=True)
+@inlined
 def maglevlb_slot_of(s):
     return s.last[0]
 
 
-@njit(cache=True)
+@inlined
 def maglevlb_touch(s, k, b, i):
     """Refresh flow entry ``k`` (and its other direction) for packet ``i`` as the kernel
     would; -1 when the entry is gone."""
@@ -260,7 +260,6 @@ class MaglevLB(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_backend",
              "flow_table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(maglevlb_kernel)
-    inline_kernel = False
     slot_of = staticmethod(maglevlb_slot_of)
     touch = staticmethod(maglevlb_touch)
 

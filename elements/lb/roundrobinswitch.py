@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.element import Element
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def roundrobinswitch_kernel(b, i, s, inp):
     out = s[0]
     nxt = out + 1

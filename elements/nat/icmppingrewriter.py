@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
 from elements.flowtable import ft_lookup
+from elements.jit import inlined
 from elements.nat.iprewriter import (
     MAPPING_FAILURE,
     NO_IP_HEADER,
@@ -39,7 +39,7 @@ from elements.net import IP_PROTO_ICMP, flow_hash5, rd16, rd32, wr16, wr32
 ICMP_ECHOREPLY, ICMP_ECHO = 0, 8
 
 
-@njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
+@inlined
 def icmppingrewriter_kernel(b, i, s, inp):
     l3, hl, end, proto, first = ip_transport(b, i)
     if hl == 0:
@@ -134,7 +134,6 @@ class ICMPPingRewriter(Element):
     state_kind = "per-flow"
     drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(icmppingrewriter_kernel)
-    inline_kernel = False
 
     def timeouts(self) -> list[list[float]]:
         t, g = self.config.timeout, self.config.guarantee

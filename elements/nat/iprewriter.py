@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from numba import njit
 from pydantic import Field, field_validator
 
 from elements.element import Element, ElementConfig, drop
 from elements.flowtable import ft_expiry, ft_live, ft_lookup
+from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
     M_DST_ANNO,
@@ -34,7 +34,7 @@ NO_IP_HEADER, UNHANDLED, NO_MAPPING, MAPPING_FAILURE = range(4)
 TH_FIN, TH_SYN, TH_RST = 0x01, 0x02, 0x04
 
 
-@njit(cache=True, inline="always")
+@inlined
 def ip_transport(b, i):
     """(l3, header length, end of the IP packet, protocol, first fragment?) of row ``i``,
     or a header length of 0 when there is no whole IPv4 header at ``l3``."""
@@ -52,7 +52,7 @@ def ip_transport(b, i):
     return l3, hl, end, row[l3 + 9], (rd16(row, l3 + 6) & 0x1FFF) == 0
 
 
-@njit(cache=True, inline="always")
+@inlined
 def update_state(b, i, s, f, d, proto, l3, hl, l4):
     """Click's per-flow state after packet ``i`` (direction ``d``): UDP counts packets
     and notes a reply; TCP notes FIN, RST, SYN and payload per direction."""
@@ -76,7 +76,7 @@ def update_state(b, i, s, f, d, proto, l3, hl, l4):
     s.f_rec[f, F_STATE] = state
 
 
-@njit(cache=True, _nrt=False)  # no allocation: no reference counting of the state
+@inlined
 def iprewriter_kernel(b, i, s, inp):
     s.misc[M_LAST] = -1
     l3, hl, end, proto, first = ip_transport(b, i)
@@ -138,12 +138,12 @@ def iprewriter_kernel(b, i, s, inp):
     return rw[RW_OUT]
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def iprewriter_slot_of(s):
     return s.misc[M_LAST]
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def iprewriter_touch(s, k, b, i):
     """What the kernel does to mapping state for a packet of the flow in slot ``k`` that
     the decision cache serves (a TCP/UDP first fragment with its whole header, no SYN,
@@ -245,7 +245,6 @@ class IPRewriter(Element):
     keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
     drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(iprewriter_kernel)
-    inline_kernel = False
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
 

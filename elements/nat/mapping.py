@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from elements.flowtable import (
     ST_INSERT_FAILURES,
@@ -44,6 +43,7 @@ from elements.flowtable import (
     make_flowtable,
     records,
 )
+from elements.jit import inlined
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5
 
@@ -144,19 +144,19 @@ def rewriter_counters(st: RewriterState) -> dict[str, int]:
     }
 
 
-@njit(cache=True, inline="always")
+@inlined
 def slot_flow(st, k):
     """The mapping whose entry is in table slot ``k`` (-1 for none)."""
     return st.ft.rec[k, W_VALUES] >> 1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def slot_dir(st, k):
     """0 when slot ``k`` holds its mapping's forward entry, 1 for the reply entry."""
     return st.ft.rec[k, W_VALUES] & 1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def proto_class(proto):
     if proto == IP_PROTO_TCP:
         return CLS_TCP
@@ -165,7 +165,7 @@ def proto_class(proto):
     return CLS_ICMP
 
 
-@njit(cache=True, inline="always")
+@inlined
 def flow_timeout(st, cls, state):
     """Click's tcp_flow_timeout / udp_flow_timeout / the ICMP timeout, in ns."""
     if cls == CLS_TCP:
@@ -179,7 +179,7 @@ def flow_timeout(st, cls, state):
     return st.tmo[cls, TMO_BASE]
 
 
-@njit(cache=True, inline="always")
+@inlined
 def touch(st, f, now):
     """Restart flow ``f``'s clocks after a packet at ``now`` (Click's change_expiry)."""
     cls = proto_class(st.f_rec[f, F_PROTO])
@@ -194,7 +194,7 @@ def touch(st, f, now):
     ft_set_expiry(st.ft, st.f_rec[f, F_SLOT + 1], dead - 1)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def destroy(st, f):
     """Remove mapping ``f``: its table entries (those still its own) and its record."""
     for d in range(2):
@@ -209,7 +209,7 @@ def destroy(st, f):
     st.misc[M_FREE_TOP] += 1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def reap(st, now):
     """Reclaim the records of every dead mapping."""
     for f in range(st.f_alloc.shape[0]):
@@ -217,7 +217,7 @@ def reap(st, now):
             destroy(st, f)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def victim(st, now):
     """The live mapping Click would evict: earliest best-effort expiry among those whose
     guarantee has passed, the oldest on ties; -1 when every mapping is guaranteed."""
@@ -232,7 +232,7 @@ def victim(st, now):
     return best
 
 
-@njit(cache=True, inline="always")
+@inlined
 def rng_below(st, n):
     """A pseudo-random integer in ``[0, n)`` (xorshift64*, seeded from the config)."""
     x = st.rng[0]
@@ -244,7 +244,7 @@ def rng_below(st, n):
     return np.int64(r) % n
 
 
-@njit(cache=True, inline="always")
+@inlined
 def reply_free(st, proto, icmp, saddr, daddr, sport, dport, now):
     """No live entry has the reply key that a mapping to (saddr, dport) would use. For
     ICMP the key's source "port" is the identifier + 1, as the reply's flow id has it."""
@@ -254,7 +254,7 @@ def reply_free(st, proto, icmp, saddr, daddr, sport, dport, now):
     return ft_lookup(st.ft, h, saddr, daddr, sport, dport, proto, now) < 0
 
 
-@njit(cache=True, inline="always")
+@inlined
 def pattern_rewrite(st, p, proto, icmp, s, d, sp, dp, now):
     """Click's IPRewriterPattern::rewrite_flowid: (ok, saddr, daddr, sport, dport)."""
     ns, nd, nsp, ndp = s, d, sp, dp
@@ -295,7 +295,7 @@ def pattern_rewrite(st, p, proto, icmp, s, d, sp, dp, now):
     return False, ns, nd, nsp, ndp
 
 
-@njit(cache=True)
+@inlined
 def delta_step(delta, old, new):
     """Add the change of one 16-bit word from ``old`` to ``new`` to a one's-complement
     checksum delta (Click's ``_ip_csum_delta``/``_udp_csum_delta``); 0 = no change."""
@@ -305,7 +305,7 @@ def delta_step(delta, old, new):
     return np.uint32(~cksum_update16(~delta & 0xFFFF, old, new) & 0xFFFF)
 
 
-@njit(cache=True)
+@inlined
 def addr_delta(s, d, ns, nd):
     c = delta_step(0, s >> 16, ns >> 16)
     c = delta_step(c, s & 0xFFFF, ns & 0xFFFF)
@@ -313,7 +313,7 @@ def addr_delta(s, d, ns, nd):
     return delta_step(c, d & 0xFFFF, nd & 0xFFFF)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def add_delta(check, delta):
     """Apply a precomputed delta to a checksum field (nothing when it is 0, as Click)."""
     if delta == 0:
@@ -321,13 +321,13 @@ def add_delta(check, delta):
     return cksum_update16(check, 0xFFFF, delta)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _fail(st, spec):
     st.inp_fail[spec] += 1
     return -1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rout, now):
     """Click's add_flow + store_flow: the forward and reply entries of a new mapping,
     with capacity eviction. The slot of the forward entry, or -1 (a counted failure)."""
@@ -400,7 +400,7 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
     return kf
 
 
-@njit(cache=True, inline="always")
+@inlined
 def new_mapping(st, spec, proto, icmp, s, d, sp, dp, now):
     """Map a flow without a mapping by input spec ``spec`` (keep, pattern, round robin);
     the forward entry's slot, or -1 (a counted failure)."""

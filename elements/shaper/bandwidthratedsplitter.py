@@ -5,10 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig
+from elements.jit import inlined
 from elements.reference import Packet
 from elements.shaper.tokenbucket import (
     MAX_CAPACITY,
@@ -22,7 +22,7 @@ from elements.shaper.tokenbucket import (
 )
 
 
-@njit(cache=True)
+@inlined
 def bw_splitter_kernel(b, i, s, inp):
     tb_refill(s, b.timestamp[i])
     if tb_contains(s, 0):

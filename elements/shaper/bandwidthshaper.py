@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import ElementConfig
+from elements.jit import inlined
 from elements.shaper.pull import PullElement
 from elements.shaper.tokenbucket import (
     CAPACITY,
@@ -20,12 +20,12 @@ from elements.shaper.tokenbucket import (
 )
 
 
-@njit(cache=True)
+@inlined
 def credit_ready(s):
     return tb_ready_at(s, 0)
 
 
-@njit(cache=True)
+@inlined
 def charge_bytes(s, b, j, k, t):
     tb_refill(s, t)
     tb_remove(s, b.length[j])

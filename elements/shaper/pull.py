@@ -29,28 +29,28 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from numba import njit
 
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.shaper.tokenbucket import UNSET
 
 
-@njit(cache=True)
+@inlined
 def pushed_kernel(b, i, s, inp):
     return drop(0)
 
 
-@njit(cache=True)
+@inlined
 def always_ready(s):
     return UNSET
 
 
-@njit(cache=True)
+@inlined
 def in_order(s, a, m):
     return a
 
 
-@njit(cache=True)
+@inlined
 def took_nothing(s, b, j, k, t):
     pass
 

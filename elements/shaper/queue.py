@@ -6,11 +6,11 @@ from collections import deque
 from typing import ClassVar
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.batch import copy_row, make_batch
 from elements.element import HELD, Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.reference import Packet
 from elements.shaper.tokenbucket import NEVER
 
@@ -18,7 +18,7 @@ HEAD, LENGTH, HIGHWATER, OUTPUTS = range(4)
 MAX_CAPACITY = 1 << 16
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def queue_kernel(b, i, s, inp):
     q, c = s
     cap = q.head.shape[0]
@@ -30,7 +30,7 @@ def queue_kernel(b, i, s, inp):
     return HELD
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def queue_head_time(s):
     """Arrival time of the packet at the head, ``NEVER`` when empty."""
     q, c = s
@@ -39,7 +39,7 @@ def queue_head_time(s):
     return q.timestamp[c[HEAD]]
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def queue_pop(s, b, j):
     """Move the head packet to row ``j`` of ``b`` (the caller checked it is there)."""
     q, c = s

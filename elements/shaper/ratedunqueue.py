@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import ElementConfig
+from elements.jit import inlined
 from elements.shaper.pull import PullElement
 from elements.shaper.tokenbucket import (
     CHARGED,
@@ -22,12 +22,12 @@ from elements.shaper.tokenbucket import (
 )
 
 
-@njit(cache=True)
+@inlined
 def one_ready(s):
     return tb_ready_at(s, 1)
 
 
-@njit(cache=True)
+@inlined
 def charge_one(s, b, j, k, t):
     tb_refill(s, t)
     tb_remove(s, 1)

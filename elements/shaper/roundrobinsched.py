@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from elements.jit import inlined
 from elements.shaper.pull import PullElement
 
 
-@njit(cache=True)
+@inlined
 def rr_order(s, a, m):
     return (s[0] + a) % m
 
 
-@njit(cache=True)
+@inlined
 def rr_took(s, b, j, k, t):
     s[0] = k + 1
 

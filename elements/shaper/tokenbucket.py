@@ -18,7 +18,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from numba import njit
+
+from elements.jit import inlined
 
 SCALE = 1_000_000_000  # token-ns per token
 UNSET = np.iinfo(np.int64).min
@@ -36,7 +37,7 @@ def tb_make(rate: int, capacity: int) -> np.ndarray:
     return np.array([rate, capacity * SCALE, capacity * SCALE, UNSET, 0], np.int64)
 
 
-@njit(cache=True)
+@inlined
 def tb_refill(tb, now):
     """Add the tokens earned since the last refill, up to the capacity. Time never runs
     backwards for the bucket: an earlier ``now`` (an unsorted trace) adds nothing."""
@@ -58,19 +59,19 @@ def tb_refill(tb, now):
         tb[LEVEL] = min(tb[LEVEL], tb[CAPACITY])
 
 
-@njit(cache=True)
+@inlined
 def tb_contains(tb, tokens):
     return tb[LEVEL] >= np.int64(tokens) * SCALE  # int64: a packet length is int32
 
 
-@njit(cache=True)
+@inlined
 def tb_remove(tb, tokens):
     """Take ``tokens`` (the level may go negative: a deficit paid back by the refill)."""
     tb[LEVEL] -= np.int64(tokens) * SCALE
     tb[CHARGED] += tokens
 
 
-@njit(cache=True)
+@inlined
 def tb_ready_at(tb, tokens):
     """The earliest time at which the bucket will hold ``tokens`` if nothing is taken
     (``UNSET``, i.e. "any time", when it holds them already or has never been used)."""

@@ -6,10 +6,10 @@ from fractions import Fraction
 from typing import Literal
 
 import numpy as np
-from numba import njit
 from pydantic import Field, model_validator
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 from elements.reference import Packet
 from elements.shaper.tokenbucket import (
     MAX_CAPACITY,
@@ -25,7 +25,7 @@ CONFORMED, EXCEEDED, ACTION, COLOR = range(5, 9)  # after the token bucket's 5 w
 ACTIONS = ("drop", "paint", "split")
 
 
-@njit(cache=True)
+@inlined
 def policer_kernel(b, i, s, inp):
     tb_refill(s, b.timestamp[i])
     if tb_contains(s, b.length[i]):

@@ -79,9 +79,9 @@ def clause_holds(c: Clause, frame: bytes) -> bool:
 
 def kernel_source(patterns: list[list[Clause]]) -> str:
     """One kernel with the clauses as straight-line byte tests, constants baked in."""
-    # inline="always" and no ``row = b.data[i]`` view: both cost >100 ns per packet
-    # (see elements/ip/iprules.py).
-    lines = ["from numba import njit", "", "", '@njit(cache=True, inline="always")',
+    # Inlined into the walk (elements/jit.py), and no ``row = b.data[i]`` view: it
+    # costs >100 ns per packet (see elements/ip/iprules.py).
+    lines = ["from elements.jit import inlined", "", "", "@inlined",
              "def kernel(b, i, s, inp):", "    h = b.head[i]", "    n = b.length[i]"]
     for k, clauses in enumerate(patterns):
         tests = []

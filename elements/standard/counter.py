@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.element import Element
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def counter_kernel(b, i, s, inp):
     s[0] += 1
     s[1] += b.length[i]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from numba import njit
-
 from elements.element import Element, drop
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def discard_kernel(b, i, s, inp):
     return drop(0)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def paint_kernel(b, i, s, inp):
     b.paint[i] = s[0]
     return 0

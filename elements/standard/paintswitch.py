@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.element import Element, drop
+from elements.jit import inlined
 
 PAINT_ALL = 0xFF  # Click: copy to every output
 
 
-@njit(cache=True)
+@inlined
 def paintswitch_kernel(b, i, s, inp):
     port = np.int64(b.paint[i])
     if port == PAINT_ALL:

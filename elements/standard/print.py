@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig
 from elements.io.pcapfile import copy_bytes
+from elements.jit import inlined
 
 HEADER_BYTES = 128  # captured per packet for the line: headers up to l3 + IP + TCP options
 RING = 4096  # packets a batch may bring before the ring is full (the rest are missed)
@@ -18,7 +18,7 @@ RING = 4096  # packets a batch may bring before the ring is full (the rest are m
 M_USED, M_SEEN, M_MISSED, M_REPORTED = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@inlined
 def print_kernel(b, i, s, inp):
     ring, lengths, stamps, l3s, meta = s
     k = meta[M_USED]
@@ -147,7 +147,6 @@ class Print(Element):
     reads = ("head", "length", "timestamp", "l3")
     state_kind = "global"
     kernel = staticmethod(print_kernel)
-    inline_kernel = False
 
     def make_state(self, n_outputs: int) -> tuple:
         if self.config.file is not None:

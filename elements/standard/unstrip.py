@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, ElementConfig, drop
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def unstrip_kernel(b, i, s, inp):
     n = s[0]
     if b.head[i] < n:

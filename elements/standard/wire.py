@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from numba import njit
-
 from elements.element import Element
+from elements.jit import inlined
 
 
-@njit(cache=True)
+@inlined
 def wire_kernel(b, i, s, inp):
     return 0
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.net import fold, internet_checksum, rd16, rd32, sum16
 from elements.tunnel.greencap import ETHERTYPE_IPV4, GRE_C, GRE_K, GRE_S, IPPROTO_GRE
 from elements.tunnel.outer import (
@@ -24,7 +24,7 @@ from elements.tunnel.outer import (
 GRE_MUST_BE_ZERO = 0x4FFF
 
 
-@njit(cache=True)
+@inlined
 def gredecap_kernel(b, i, s, inp):
     ep, key = s
     start, end = outer_payload(b, i, IPPROTO_GRE)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.net import fold, internet_checksum, sum16, wr16, wr32
 from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4, push_ipv4_reference
 
@@ -15,7 +15,7 @@ GRE_C, GRE_K, GRE_S = 0x8000, 0x2000, 0x1000
 ETHERTYPE_IPV4 = 0x0800
 
 
-@njit(cache=True)
+@inlined
 def greencap_kernel(b, i, s, inp):
     params, gre, count = s
     flags = gre[0]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from numba import njit
-
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.tunnel.outer import (
     DecapConfig,
     endpoint_ok,
@@ -18,7 +17,7 @@ from elements.tunnel.outer import (
 IPPROTO_IPIP = 4
 
 
-@njit(cache=True)
+@inlined
 def ipdecap_kernel(b, i, s, inp):
     start, end = outer_payload(b, i, IPPROTO_IPIP)
     if start < 0:

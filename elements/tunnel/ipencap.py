@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.tunnel.outer import TunnelConfig, encap_params, push_ipv4, push_ipv4_reference
 
 
-@njit(cache=True)
+@inlined
 def ipencap_kernel(b, i, s, inp):
     params, ident = s
     l3 = push_ipv4(b, i, params, ident[0], 0)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from numba import njit
 from pydantic import Field
 
 from elements.batch import F_FRAG, F_IP
 from elements.element import ElementConfig
+from elements.jit import inlined
 from elements.net import (
     IPv4Address,
     fold,
@@ -33,7 +33,7 @@ from elements.net import (
 P_PROTO, P_SRC, P_DST, P_TOS, P_TTL, P_DF, P_MTU = range(7)
 
 
-@njit(cache=True)
+@inlined
 def push_ipv4(b, i, params, ident, extra):
     """Move the head back by 20 + ``extra`` bytes and write a 20-byte IPv4 header in
     front of ``extra`` (still unwritten) bytes and the old packet. Returns the new
@@ -63,7 +63,7 @@ def push_ipv4(b, i, params, ident, extra):
     return l3
 
 
-@njit(cache=True)
+@inlined
 def enter_inner(b, i, inner, end):
     """Make the IPv4 packet at ``inner`` (ending at ``end``, the outer packet's end) the
     packet: check that it is a plausible IPv4 header that fits, strip what is in front
@@ -85,7 +85,7 @@ def enter_inner(b, i, inner, end):
     return True
 
 
-@njit(cache=True)
+@inlined
 def outer_payload(b, i, proto):
     """(start, end) of the payload of the outer IPv4 packet marked at ``l3`` if it
     carries ``proto`` and is not a fragment; (-1, k) otherwise, k the failing check:
@@ -129,7 +129,7 @@ class DecapConfig(ElementConfig):
                          self.dst is not None, ipv4_int(self.dst) if self.dst else 0], np.int64)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def endpoint_ok(b, i, ep):
     return ((not ep[0] or b.saddr[i] == ep[1]) and (not ep[2] or b.daddr[i] == ep[3]))
 

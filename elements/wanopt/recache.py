@@ -41,11 +41,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from pydantic import Field, model_validator
 
 from elements.batch import SLOT_SIZE
 from elements.element import ElementConfig
+from elements.jit import inlined
 
 SHIM = 4
 SHIM_VERSION = 1
@@ -106,7 +106,7 @@ def make_cache(config: REConfig, n_stats: int) -> Cache:
     )
 
 
-@njit(cache=True)
+@inlined
 def chunk_end(c, data, start, end):
     """Where the chunk that starts at ``start`` ends (exclusive), at most ``end``."""
     lo = start + c.params[C_MIN]
@@ -123,7 +123,7 @@ def chunk_end(c, data, start, end):
     return hi
 
 
-@njit(cache=True)
+@inlined
 def fingerprint(data, start, n):
     h = FNV_OFFSET
     for k in range(start, start + n):
@@ -131,7 +131,7 @@ def fingerprint(data, start, n):
     return h
 
 
-@njit(cache=True)
+@inlined
 def cached(c, fp, data, start, n):
     """The cache holds exactly these ``n`` bytes under ``fp``."""
     slot = np.int64(fp & np.uint64(c.params[C_MASK]))
@@ -143,7 +143,7 @@ def cached(c, fp, data, start, n):
     return True
 
 
-@njit(cache=True)
+@inlined
 def insert(c, fp, data, start, n):
     slot = np.int64(fp & np.uint64(c.params[C_MASK]))
     c.fp[slot] = fp
@@ -152,7 +152,7 @@ def insert(c, fp, data, start, n):
         c.data[slot, k] = data[start + k]
 
 
-@njit(cache=True)
+@inlined
 def learn(c, data, start, end):
     """Insert every chunk of ``data[start:end]`` of at least ``min_chunk`` bytes."""
     k = start

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.batch import F_FRAG, F_IP
 from elements.element import Element, drop
+from elements.jit import inlined
 from elements.net import ip_room, mark_ip, rd16, rd32, wr16
 from elements.wanopt.recache import (
     C_MASK,
@@ -30,7 +30,7 @@ S_DECODED, S_PASSED, S_LEARNED, S_BYTES_IN, S_BYTES_OUT = range(5)
 STAT_NAMES = ("decoded", "passed", "learned", "bytes_in", "bytes_out")
 
 
-@njit(cache=True)
+@inlined
 def _decode(c, row, start, end, room):
     """Decode the tokens in ``row[start:end]`` into ``c.out``: the decoded size, or
     -1 - k for drop reason k. Literal chunks are listed in ``c.chunks``."""
@@ -76,7 +76,7 @@ def _decode(c, row, start, end, room):
     return o
 
 
-@njit(cache=True)
+@inlined
 def wanoptdecode_kernel(b, i, c, inp):
     st = c.stats
     if not (b.flags[i] & F_IP) or ip_room(b, i) < 20:
@@ -171,7 +171,6 @@ class WanOptDecode(Element):
     state_kind = "global"  # the chunk cache
     drops = ("malformed", "cache_miss", "too_big", "fragment")
     kernel = staticmethod(wanoptdecode_kernel)
-    inline_kernel = False
 
     def make_state(self, n_outputs: int):
         return make_cache(self.config, len(STAT_NAMES))

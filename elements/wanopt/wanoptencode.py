@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from elements.batch import F_FRAG, F_IP
 from elements.element import Element
+from elements.jit import inlined
 from elements.net import fold, ip_room, mark_ip, rd16, sum16, wr16
 from elements.wanopt.recache import (
     C_MIN,
@@ -31,7 +31,7 @@ S_ENCODED, S_RAW, S_SKIPPED, S_BYTES_IN, S_BYTES_OUT, S_REFS, S_LITERALS = range
 STAT_NAMES = ("encoded", "not_smaller", "skipped", "bytes_in", "bytes_out", "refs", "literals")
 
 
-@njit(cache=True)
+@inlined
 def _encode(c, row, start, end):
     """Encode ``row[start:end]`` into ``c.out`` after the shim; the encoded size, or -1
     when it would not be smaller. Lists the chunks in ``c.chunks``."""
@@ -69,7 +69,7 @@ def _encode(c, row, start, end):
     return o
 
 
-@njit(cache=True)
+@inlined
 def wanoptencode_kernel(b, i, c, inp):
     st = c.stats
     if not (b.flags[i] & F_IP) or b.flags[i] & F_FRAG or ip_room(b, i) < 20:
@@ -163,7 +163,6 @@ class WanOptEncode(Element):
               "flow_hash")
     state_kind = "global"  # the chunk cache
     kernel = staticmethod(wanoptencode_kernel)
-    inline_kernel = False
 
     def make_state(self, n_outputs: int):
         return make_cache(self.config, len(STAT_NAMES))
