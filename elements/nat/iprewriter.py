@@ -14,6 +14,7 @@ from elements.nat.mapping import (
     M_NOW,
     RW_DADDR,
     RW_DPORT,
+    RW_HASH,
     RW_IPD,
     RW_L4D,
     RW_OUT,
@@ -95,7 +96,8 @@ def iprewriter_kernel(b, i, s, inp):
     sp = rd16(row, l4)
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
-    s.misc[M_NOW] = max(s.misc[M_NOW], now)
+    if now > s.misc[M_NOW]:
+        s.misc[M_NOW] = now
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
@@ -124,6 +126,7 @@ def iprewriter_kernel(b, i, s, inp):
             wr16(row, l4 + 6, check if check != 0 else 0xFFFF)
         b.sport[i] = rw[RW_SPORT]
         b.dport[i] = rw[RW_DPORT]
+        b.flow_hash[i] = rw[RW_HASH]
         update_state(b, i, s, f, d, proto, l3, hl, l4)
     elif end - l4 >= 18:  # as Click, a TCP header without its checksum keeps its ports
         wr16(row, l4, rw[RW_SPORT])
@@ -131,8 +134,10 @@ def iprewriter_kernel(b, i, s, inp):
         wr16(row, l4 + 16, add_delta(rd16(row, l4 + 16), rw[RW_L4D]))
         b.sport[i] = rw[RW_SPORT]
         b.dport[i] = rw[RW_DPORT]
+        b.flow_hash[i] = rw[RW_HASH]
         update_state(b, i, s, f, d, proto, l3, hl, l4)
-    b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
+    else:
+        b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
     touch(s, f, now)
     s.misc[M_LAST] = k
     return rw[RW_OUT]

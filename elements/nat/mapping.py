@@ -49,8 +49,9 @@ from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5
 
 NS = 1_000_000_000
 
-# f_rw[f, direction, :]: what a packet of that direction becomes.
-RW_SADDR, RW_DADDR, RW_SPORT, RW_DPORT, RW_OUT, RW_IPD, RW_L4D = range(7)
+# f_rw[f, direction, :]: what a packet of that direction becomes, and the flow hash of
+# its rewritten 5-tuple (the ``flow_hash`` annotation it leaves with).
+RW_SADDR, RW_DADDR, RW_SPORT, RW_DPORT, RW_OUT, RW_IPD, RW_L4D, RW_HASH = range(8)
 # f_rec[f, :]: best-effort expiry, guarantee expiry, death, creation number, the forward
 # and reply table slots, protocol and state: what a packet of the flow reads, one line.
 T_BEXP, T_GEXP, T_DEAD, T_BORN, F_SLOT, _, F_PROTO, F_STATE = range(8)
@@ -387,6 +388,8 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
     rw[1, RW_SPORT] = dp
     rw[1, RW_DPORT] = sp
     rw[1, RW_OUT] = rout
+    rw[0, RW_HASH] = flow_hash5(ns, nd, nsp, ndp, proto)
+    rw[1, RW_HASH] = flow_hash5(d, s, dp, sp, proto)
     ipd0 = addr_delta(s, d, ns, nd)
     ipd1 = addr_delta(nd, ns, d, s)
     rw[0, RW_IPD] = ipd0
