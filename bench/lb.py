@@ -1,7 +1,7 @@
 """Load balancers end to end over the reference trace: RoundRobinSwitch and MaglevLB,
 with Wire as the baseline, and Maglev's disruption when a backend goes away.
 
-    python -m bench.lb [--packets 1000000] [--batch 256] [--runs 5] [--json FILE]
+    python -m bench.lb [--packets 1000000] [--batch 1024] [--runs 5] [--json FILE]
 
 Graphs (built in code, packets from FromPcap replaying the trace from /dev/shm):
 
@@ -39,7 +39,7 @@ from elements.io.pcapfile import PcapFeed, PcapWriter
 from elements.lb.l4rewrite import set_daddr
 from elements.net import flow_hash5, ipv4_int, mark_ip
 from msh import graph as G
-from msh.runtime import Counters
+from msh.runtime import DEFAULT_BATCH, Counters
 
 VIP = "192.168.100.1"
 BACKENDS = [{"addr": f"10.10.0.{k}"} for k in range(1, 11)]
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.lb", description=__doc__.split("\n")[0])
     p.add_argument("--pcap", help=f"trace (default {SHARED_TRACE}, copied to /dev/shm)")
     p.add_argument("--packets", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     p.add_argument("--only", choices=["wire", "rr", "maglev"], action="append",

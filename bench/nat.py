@@ -1,6 +1,6 @@
 """Source NAT end to end: IPRewriter over the reference trace and by number of flows.
 
-    python bench/nat.py [--packets 1000000] [--batch 256] [--runs 5] [--json FILE]
+    python bench/nat.py [--packets 1000000] [--batch 1024] [--runs 5] [--json FILE]
     python -m bench.nat ...
 
 Graphs (built in code; packets from FromPcap replaying the trace from /dev/shm, or
@@ -38,7 +38,7 @@ from bench.harness import (
     versions,
 )
 from msh import graph as G
-from msh.runtime import Counters
+from msh.runtime import DEFAULT_BATCH, Counters
 
 PUBLIC = "198.51.100.1"
 TRACE_FLOWS = 10_000
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.nat", description=__doc__.split("\n")[0])
     p.add_argument("--pcap", help=f"trace (default {SHARED_TRACE}, copied to /dev/shm)")
     p.add_argument("--packets", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--flows", default="1000,100000,1000000",
                    help="TrafficGen flow counts to time the NAT at (comma list; '' for none)")
