@@ -98,9 +98,10 @@ class Element:
     # ``elements.jit.inlined`` so that LLVM inlines it into the walk.
     kernel: ClassVar[Any] = None
     # For the per-flow decision cache (msh/flowcache.py), mapping elements provide
-    # ``slot_of(s) -> slot`` (the flow-table slot the last packet used, -1 for none)
-    # and ``touch(s, slot, b, i) -> expiry`` (refresh that entry exactly as the kernel
-    # would for packet i; -1 when it is gone), both njit.
+    # ``slot_of(s) -> handle`` (an int64 >= 0 naming the flow state the last packet
+    # used, -1 for none; it may carry what a refresh needs, such as table slots, so that
+    # the refresh does no lookup) and ``touch(s, handle, b, i) -> expiry`` (refresh that
+    # flow exactly as the kernel would for packet i; -1 when it is gone), both njit.
     slot_of: ClassVar[Any] = None
     touch: ClassVar[Any] = None
 

@@ -40,23 +40,31 @@ class FlowTable(NamedTuple):
     stats: np.ndarray  # int64[4]: inserts, insert failures, expired, occupied slots
 
 
+MAX_WIDTH = 16  # words of the widest record: two cache lines
+
+
 def make_flowtable(capacity: int, values: int = 0) -> FlowTable:
     """A table for at least ``capacity`` live flows, each slot with ``values`` int64
-    words of the owner's own. A record is 32 or 64 bytes, aligned so that a lookup
-    and what it finds touch one cache line (measured: separate key, state and expiry
+    words of the owner's own. A record is 32, 64 or 128 bytes, aligned so that a
+    lookup and what it finds touch one cache line (two adjacent ones for 128 bytes,
+    which the hardware fetches as a pair; measured: separate key, state and expiry
     arrays cost a cache miss each)."""
     slots = 1 << max(4, int(2 * capacity - 1).bit_length())
-    width = 4 if W_VALUES + values <= 4 else 8
-    if W_VALUES + values > 8:
-        raise ValueError(f"a flow-table record holds at most {8 - W_VALUES} values")
+    width = 4
+    while width < W_VALUES + values:
+        width *= 2
+    if width > MAX_WIDTH:
+        raise ValueError(f"a flow-table record holds at most {MAX_WIDTH - W_VALUES} values")
     return FlowTable(rec=records(slots, width), stats=np.zeros(4, np.int64))
 
 
 def records(rows: int, width: int) -> np.ndarray:
-    """int64[rows, width] of zeros, starting on a cache line: a 32- or 64-byte row is
-    then one line, read with one miss."""
-    raw = np.zeros(rows * width + CACHE_LINE // 8, np.int64)
-    skip = (-raw.ctypes.data % CACHE_LINE) // 8
+    """int64[rows, width] of zeros, each row starting on a boundary of its own size
+    (up to 128 bytes): a 32- or 64-byte row is then one cache line, read with one
+    miss, a 128-byte row an aligned pair."""
+    align = min(width * 8, 2 * CACHE_LINE)
+    raw = np.zeros(rows * width + align // 8, np.int64)
+    skip = (-raw.ctypes.data % align) // 8
     return raw[skip: skip + rows * width].reshape(rows, width)
 
 

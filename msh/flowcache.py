@@ -26,6 +26,7 @@ import numpy as np
 
 from elements.batch import F_FRAG, F_L4FULL, F_PORTS
 from elements.flowtable import (
+    MAX_WIDTH,
     W_EXPIRY,
     W_VALUES,
     FlowTable,
@@ -59,23 +60,24 @@ V_PORTS = W_VALUES + 1  # sport << 48 | dport << 32 | flow_hash
 V_ANNO = W_VALUES + 2  # dst_anno << 32 | paint
 V_FATE = W_VALUES + 3  # fate << 32 | how far the head moved << 16 | how far the length (int16s)
 V_EDGES = W_VALUES + 4  # region edges taken (bit e = edge_node/port[e])
+V_HANDLES = W_VALUES + 5  # then each mapping element's handle on the flow (its slot_of)
 VALUES = 5
+MAX_MAPPINGS = MAX_WIDTH - W_VALUES - VALUES
 
 
 class CacheState(NamedTuple):
-    ft: FlowTable  # the entries, ``VALUES`` words each beside the key
-    slots: np.ndarray  # int64[slots, mappings]: each mapping element's flow slot or -1
+    ft: FlowTable  # the entries: ``VALUES`` words and the mappings' handles beside the key
     edge_node: np.ndarray  # int32[edges]
     edge_port: np.ndarray  # int32[edges]
     stats: np.ndarray  # int64[4]: hits, misses, walked (not cacheable), stored
 
 
 def make_cache(capacity: int, edges: list[tuple[int, int]], mappings: int) -> CacheState:
-    ft = make_flowtable(capacity, VALUES)
-    n = ft.rec.shape[0]
+    """A cache for ``capacity`` flows through a region of ``mappings`` mapping elements
+    (at most ``MAX_MAPPINGS``: msh/passes/cache_flows.py keeps regions within it). An
+    entry is one record: a hit reads its fate and every handle it refreshes together."""
     return CacheState(
-        ft=ft,
-        slots=np.full((n, max(mappings, 1)), -1, np.int64),
+        ft=make_flowtable(capacity, VALUES + mappings),
         edge_node=np.array([e[0] for e in edges] or [0], np.int32),
         edge_port=np.array([e[1] for e in edges] or [0], np.int32),
         stats=np.zeros(4, np.int64),

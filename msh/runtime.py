@@ -110,8 +110,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         "from elements.element import HELD",
     ]
     if cache:
-        lines.append("from msh.flowcache import NEVER, MISSES, WALKED, cacheable, cache_find, "
-                     "cache_forget, cache_replay, cache_store, steady")
+        lines.append("from msh.flowcache import NEVER, MISSES, V_HANDLES, WALKED, cacheable, "
+                     "cache_find, cache_forget, cache_replay, cache_store, steady")
     kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch)]
@@ -139,7 +139,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines += ["        rec = False", "        mask = np.int64(0)",
                   "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
                   "        o2 = np.uint16(0)", "        o3 = np.uint16(0)", "        o4 = np.uint8(0)",
-                  "        ohead = np.int32(0)", "        olen = np.int32(0)"]
+                  "        ohead = np.int32(0)", "        olen = np.int32(0)",
+                  "        sfate = np.int64(0)"]
         lines += [f"        sl{j} = -1" for j in range(len(mappings))]
     lines.append("        while node >= 0:")
 
@@ -161,28 +162,52 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                     f"{indent}    elif e < exp:", f"{indent}        exp = e"]
         return out
 
+    store_node = len(order)  # the walk's one place where a recorded flow is stored
+
     def store(fate: str, indent: str) -> list[str]:
-        """Leaving the region while recording: remember this flow's fate."""
-        out = [f"{indent}if rec:"]
-        out += touches([f"sl{j}" for j in range(len(mappings))], indent + "    ")
-        out += [f"{indent}    if ok:",
-                (f"{indent}        c = cache_store(cs, oh, o0, o1, o2, o3, o4, ohead, olen, b,"
-                 f" i, {fate}, mask, exp)"),
-                f"{indent}        if c >= 0:"]
-        out += [f"{indent}            cs.slots[c, {j}] = sl{j}" for j in range(len(mappings))]
-        out += [f"{indent}            pass", f"{indent}    rec = False"]
-        return out
+        """Leaving the region while recording: go to the store block with the fate
+        (one copy of the refresh and store code, however many ways out there are)."""
+        return [f"{indent}sfate = np.int64({fate})", f"{indent}node = {store_node}"]
+
+    def store_block(indent: str) -> list[str]:
+        """Remember the flow's fate, then follow it as a hit would."""
+        out = [f"{indent}rec = False"]
+        out += touches([f"sl{j}" for j in range(len(mappings))], indent)
+        out += [f"{indent}if ok:",
+                (f"{indent}    c = cache_store(cs, oh, o0, o1, o2, o3, o4, ohead, olen, b,"
+                 f" i, sfate, mask, exp)"),
+                f"{indent}    if c >= 0:"]
+        out += [f"{indent}        cs.ft.rec[c, V_HANDLES + {j}] = sl{j}"
+                for j in range(len(mappings))]
+        out += [f"{indent}        pass"]
+        return out + follow("sfate", indent)
+
+    def follow(fate: str, indent: str) -> list[str]:
+        """Go where a recorded fate says (the drop itself is counted already)."""
+        return [f"{indent}kind = {fate} & 3",
+                f"{indent}if kind == 0:",
+                f"{indent}    node = {fate} >> 10",
+                f"{indent}    inp = ({fate} >> 2) & 0xFF",
+                f"{indent}elif kind == 1:",
+                f"{indent}    b.port[i] = {fate} >> 2",
+                f"{indent}    cexit[{fate} >> 2] += 1",
+                f"{indent}    node = -1",
+                f"{indent}else:",
+                f"{indent}    b.port[i] = -1",
+                f"{indent}    node = -1"]
 
     def goto(src: str | None, target: tuple[str, int], row: str, indent: str) -> list[str]:
         dst, dport = target
         leaving = row == "i" and src in region and dst not in region
+        if leaving:
+            fate = (dport << 2) | 1 if dst == G.OUT else (index[dst] << 10) | (dport << 2)
+            return ([f"{indent}if rec:", *store(f"{fate}", indent + "    "), f"{indent}else:"]
+                    + goto(None, target, row, indent + "    "))
         if dst == G.OUT:
-            out = store(f"{(dport << 2) | 1}", indent) if leaving else []
-            return out + [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
-                          f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
+            return [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
+                    f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
         if row == "i":
-            out = store(f"{(index[dst] << 10) | (dport << 2)}", indent) if leaving else []
-            return out + [f"{indent}node = {index[dst]}", f"{indent}inp = {dport}"]
+            return [f"{indent}node = {index[dst]}", f"{indent}inp = {dport}"]
         return [f"{indent}start_node[{row}] = {index[dst]}", f"{indent}start_inp[{row}] = {dport}"]
 
     def lookup(indent: str) -> list[str]:
@@ -193,21 +218,11 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                f"{indent}    if steady(b, i):",
                f"{indent}        c = cache_find(cs, b, i)",
                f"{indent}        if c >= 0:"]
-        out += touches([f"cs.slots[c, {j}]" for j in range(len(mappings))], hit)
+        out += touches([f"cs.ft.rec[c, V_HANDLES + {j}]" for j in range(len(mappings))], hit)
         out += [f"{hit}if ok:",
                 *step(TRACE_HIT, hit + "    "),
                 f"{hit}    fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
-                f"{hit}    kind = fate & 3",
-                f"{hit}    if kind == 0:",
-                f"{hit}        node = fate >> 10",
-                f"{hit}        inp = (fate >> 2) & 0xFF",
-                f"{hit}    elif kind == 1:",
-                f"{hit}        b.port[i] = fate >> 2",
-                f"{hit}        cexit[fate >> 2] += 1",
-                f"{hit}        node = -1",
-                f"{hit}    else:",
-                f"{hit}        b.port[i] = -1",
-                f"{hit}        node = -1",
+                *follow("fate", hit + "    "),
                 f"{hit}    continue",
                 f"{indent}        cs.stats[MISSES] += 1",
                 f"{indent}    else:",
@@ -250,12 +265,14 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             lines.append(f"{ind}sl{mappings.index(name)} = slot_of{k}(s{k})")
         lines += [f"{ind}if r == HELD:", f"{ind}    b.port[i] = -3", f"{ind}    node = -1",
                   f"{ind}elif r < 0:", f"{ind}    cdrop[{k}, -1 - r] += 1"]
-        if name in region:
-            if name in mappings:  # a mapping that failed may succeed later: never cached
-                lines.append(f"{ind}    rec = False")
-            else:
-                lines += store(f"({k} << 10) | ((-1 - r) << 2) | 2", ind + "    ")
-        lines += [f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
+        if name in region and name in mappings:  # a failed mapping may succeed later
+            lines.append(f"{ind}    rec = False")
+        if name in region and name not in mappings:
+            lines += [f"{ind}    if rec:", *store(f"({k} << 10) | ((-1 - r) << 2) | 2",
+                                                     ind + "        "),
+                      f"{ind}    else:", f"{ind}        b.port[i] = -1", f"{ind}        node = -1"]
+        else:
+            lines += [f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
         for port in sorted(succ):
             lines.append(f"{ind}elif r == {port}:")
             lines.append(f"{ind}    cout[{k}, {port}] += 1")
@@ -265,6 +282,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             lines += goto(name, succ[port], "i", ind + "    ")
         lines += [f"{ind}else:", f"{ind}    cdrop[{k}, {unconnected}] += 1",
                   f"{ind}    b.port[i] = -1", f"{ind}    node = -1"]
+    if cache:
+        lines.append(f"            elif node == {store_node}:")
+        lines += store_block(" " * 16)
     if not order:
         lines.append("            node = -1")
     lines += ["        i += 1", ""]

@@ -130,7 +130,7 @@ def maglevlb_kernel(b, i, s, inp):
         ft_set_expiry(ft, k, expiry)
         ft_set_expiry(ft, s.val[k, 1], expiry)
         s.stats[S_REPLIES] += 1
-        s.last[0] = k
+        s.last[0] = (np.int64(s.val[k, 1]) << 32) | k
         set_saddr(b, i, np.uint32(v >> np.uint64(32)))
         set_sport(b, i, np.uint32((v >> np.uint64(8)) & np.uint64(0xFFFF)))
         rehash(b, i)
@@ -173,7 +173,7 @@ def maglevlb_kernel(b, i, s, inp):
         s.val[r, 1] = k
         s.picks[j] += 1
         s.stats[S_NEW] += 1
-    s.last[0] = k
+    s.last[0] = (np.int64(s.val[k, 1]) << 32) | k
     set_daddr(b, i, addr)
     if port >= 0:
         set_dport(b, i, np.uint32(port))
@@ -183,19 +183,22 @@ def maglevlb_kernel(b, i, s, inp):
 
 @inlined
 def maglevlb_slot_of(s):
+    """The decision cache's handle on the flow the last packet used, -1 for none: the
+    slot of its entry and of its other direction's, so a refresh needs no lookup."""
     return s.last[0]
 
 
 @inlined
-def maglevlb_touch(s, k, b, i):
-    """Refresh flow entry ``k`` (and its other direction) for packet ``i`` as the kernel
+def maglevlb_touch(s, h, b, i):
+    """Refresh the flow of handle ``h`` (both directions) for packet ``i`` as the kernel
     would; -1 when the entry is gone."""
     now = b.timestamp[i]
+    k = h & 0xFFFFFFFF
     if not ft_live(s.ft, k, now):
         return -1
     expiry = now + s.cfg[C_TIMEOUT]
     ft_set_expiry(s.ft, k, expiry)
-    ft_set_expiry(s.ft, s.val[k, 1], expiry)
+    ft_set_expiry(s.ft, h >> 32, expiry)
     return expiry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import ft_expiry, ft_live, ft_lookup
+from elements.flowtable import W_VALUES, ft_expiry, ft_live, ft_lookup
 from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
@@ -96,8 +96,7 @@ def iprewriter_kernel(b, i, s, inp):
     sp = rd16(row, l4)
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
-    if now > s.misc[M_NOW]:
-        s.misc[M_NOW] = now
+    s.misc[M_NOW] = max(s.misc[M_NOW], now)
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
@@ -139,28 +138,34 @@ def iprewriter_kernel(b, i, s, inp):
     else:
         b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
     touch(s, f, now)
-    s.misc[M_LAST] = k
+    s.misc[M_LAST] = (s.ft.rec[k, W_VALUES] << 32) | k
     return rw[RW_OUT]
 
 
 @inlined
 def iprewriter_slot_of(s):
+    """The decision cache's handle on the mapping the last packet used, -1 for none:
+    its table slot and what the slot held (mapping and direction), so that a refresh
+    reads the slot and the mapping's record at once."""
     return s.misc[M_LAST]
 
 
 @inlined
-def iprewriter_touch(s, k, b, i):
-    """What the kernel does to mapping state for a packet of the flow in slot ``k`` that
-    the decision cache serves (a TCP/UDP first fragment with its whole header, no SYN,
-    FIN or RST): the flow's state and clocks. -1 when the mapping is gone."""
+def iprewriter_touch(s, h, b, i):
+    """What the kernel does to mapping state for a packet of the flow of handle ``h``
+    that the decision cache serves (a TCP/UDP first fragment with its whole header, no
+    SYN, FIN or RST): the flow's state and clocks. -1 when the mapping is gone (its
+    slot expired, or holds another mapping's entry now)."""
     now = b.timestamp[i]
-    if not ft_live(s.ft, k, now) or slot_flow(s, k) < 0:
+    k = h & 0xFFFFFFFF
+    v = h >> 32
+    if not ft_live(s.ft, k, now) or s.ft.rec[k, W_VALUES] != v:
         return -1
-    f = slot_flow(s, k)
+    f = v >> 1
     l3 = b.l3[i]
     hl = (b.data[i, l3] & 0x0F) * 4
     s.misc[M_NOW] = max(s.misc[M_NOW], now)
-    update_state(b, i, s, f, slot_dir(s, k), b.proto[i], l3, hl, l3 + hl)
+    update_state(b, i, s, f, v & 1, b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
     return ft_expiry(s.ft, k)
 

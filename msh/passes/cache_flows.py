@@ -16,6 +16,7 @@ from __future__ import annotations
 import networkx as nx
 
 from msh import graph as G
+from msh.flowcache import MAX_MAPPINGS
 
 MAX_EDGES = 64  # the walk records the region edges a flow took in one int64
 
@@ -27,16 +28,21 @@ def _role(g: nx.MultiDiGraph, node: str) -> str | None:
 
 def _grow(g: nx.MultiDiGraph, entry: str, order: list[str]) -> list[str]:
     """The region from ``entry``: every later element with a cache role all of whose
-    inputs come from the region, while its edges fit the walk's bit mask."""
+    inputs come from the region, while its edges fit the walk's bit mask and its
+    mappings the entry's record (``MAX_MAPPINGS`` handles)."""
     region, members = [entry], {entry}
     edges = len(G.successors(g, entry))
+    mappings = _role(g, entry) == "mapping"
     for node in order[order.index(entry) + 1:]:
         preds = set(g.predecessors(node))
         more = len(G.successors(g, node))
-        if _role(g, node) and preds and preds <= members and edges + more <= MAX_EDGES:
+        mapping = _role(g, node) == "mapping"
+        if (_role(g, node) and preds and preds <= members and edges + more <= MAX_EDGES
+                and mappings + mapping <= MAX_MAPPINGS):
             region.append(node)
             members.add(node)
             edges += more
+            mappings += mapping
     return region
 
 
