@@ -99,8 +99,7 @@ def wanoptdecode_kernel(b, i, c, inp):
     if l4 + SHIM > end or row[l4] != SHIM_VERSION:
         return drop(0)
     room = row.shape[0] - l4  # the decoded payload must fit the slot...
-    if room > 0xFFFF - (l4 - l3):  # ... and an IP total length
-        room = 0xFFFF - (l4 - l3)
+    room = min(room, 0xFFFF - (l4 - l3))
     o = _decode(c, row, l4 + SHIM, end, room)
     if o < 0:
         return drop(-1 - o)

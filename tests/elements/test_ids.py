@@ -1,6 +1,7 @@
 """IDSMatch against an independent oracle: ``bytes.find`` on each flow's reassembled
 stream, over scapy-built TCP flows whose contents are split across segments."""
 
+import itertools
 import json
 import random
 
@@ -135,7 +136,7 @@ def scenario(draw, actions=("alert",)):
         text = draw(st.text(LETTERS, min_size=0, max_size=40)).encode()
         cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=5)))
         bounds = [0, *cuts, len(text)]
-        flows[key] = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+        flows[key] = [text[a:b] for a, b in itertools.pairwise(bounds)]
     order = [(key, k) for key in flow_keys for k in range(len(flows[key]))]
     rng = random.Random(draw(st.integers(0, 1 << 30)))
     # interleave flows but keep each flow's segments in order
@@ -155,7 +156,7 @@ def test_alerts_equal_stream_search(tmp_path_factory, case):
     frames = tcp_frames(flows, order)
     rules = parse_rules("\n".join(rules_text))
     want, _ = oracle(rules, flows, order, ips=False)
-    el, got, alerts = run_ids(rules_text, frames, tmp)
+    _el, got, alerts = run_ids(rules_text, frames, tmp)
     assert {(a["row"], a["sid"]) for a in alerts} == want
     assert len(alerts) == len(want)
     assert got.results == [0] * len(frames)
@@ -217,14 +218,14 @@ def test_out_of_order_policy(tmp_path):
 def test_retransmitted_overlap_scans_only_new_bytes(tmp_path):
     rules = ['alert tcp any any -> any any (content:"abcd"; sid:1;)']
     frames = flow_frames([(0, b"xxab"), (0, b"xxabcd")])  # overlap: "cd" is new
-    el, got, alerts = run_ids(rules, frames, tmp_path)
+    _el, _got, alerts = run_ids(rules, frames, tmp_path)
     assert [(a["row"], a["sid"]) for a in alerts] == [(2, 1)]
 
 
 def test_udp_is_matched_per_packet(tmp_path):
     frames = [bytes(IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=53, dport=53) / b"xxEVIL")] * 2
-    el, got, alerts = run_ids(['alert udp any 53 -> any any (content:"evil"; nocase; '
-                               'offset:2; depth:4; sid:9;)'], frames, tmp_path)
+    _el, _got, alerts = run_ids([('alert udp any 53 -> any any (content:"evil"; nocase; '
+                               'offset:2; depth:4; sid:9;)')], frames, tmp_path)
     assert [(a["row"], a["sid"]) for a in alerts] == [(0, 9), (1, 9)]
 
 
@@ -245,7 +246,7 @@ def test_malformed_and_uninspected_packets(tmp_path):
     past_end[32] = 0xF0  # 60-byte header in a 41-byte packet
     frames = [bytes(bad_doff), bytes(past_end), good[:30], b"\x00" * 10,
               bytes(IP(src="1.1.1.1", dst="2.2.2.2", frag=3, proto=6) / b"frag")]
-    el, got, alerts = run_ids(['alert ip any any -> any any (content:"x"; sid:1;)'], frames,
+    el, got, _alerts = run_ids(['alert ip any any -> any any (content:"x"; sid:1;)'], frames,
                               tmp_path)
     assert [outcome(el, r) for r in got.results] == [
         "drop:malformed", "drop:malformed", "drop:malformed", "out0", "out0"]

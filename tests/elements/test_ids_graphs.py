@@ -58,7 +58,7 @@ def test_ids_graph_alerts_and_passes_everything(tmp_path):
 
 
 def test_ips_graph_drops_and_blocks(tmp_path):
-    frames, seen, counters, alerts = run("ips.yaml", tmp_path)
+    _frames, seen, counters, alerts = run("ips.yaml", tmp_path)
     assert sorted(alerts) == [(1, 1000002, False), (2, 1000004, True), (4, 1000005, True),
                               (6, 1000006, False), (7, 1000008, False), (8, 1000001, False)]
     assert [port for port, _ in seen] == [0, 0, -1, -1, -1, 0, 0, 0, 0, -1]

@@ -189,7 +189,7 @@ def test_malformed_packets_never_crash(frames):
 ])
 def test_examples_load_and_run(cls, frame, out):
     g = load("<example>", text=example_yaml(cls))
-    seen, counters = run_graph(g, [frame])
+    seen, _counters = run_graph(g, [frame])
     assert seen == [(0, out)]
 
 

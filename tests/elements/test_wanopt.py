@@ -127,7 +127,7 @@ def test_roundtrip_restores_exact_bytes_and_format_is_as_documented(frames, conf
 def test_repeated_payload_shrinks():
     text = b"".join(words[:6])[:1200]
     frames = [bytes(IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=1, dport=2) / text)] * 3
-    results, ce, cd, _ = pipeline(frames)
+    results, ce, _cd, _ = pipeline(frames)
     assert results[0][0] == frames[0]  # the first is sent unchanged (literals are bigger)
     assert len(results[1][0]) < len(frames[1]) // 5
     assert all(d == f for (_, _, d), f in zip(results, frames))
