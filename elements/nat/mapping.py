@@ -20,8 +20,8 @@ passed (ties: the oldest flow); when there is none, or when the new flow itself 
 be that flow (guarantee 0), the new flow is refused and counted as a mapping failure.
 Finding the victim scans the records: it costs O(capacity), paid only when full.
 
-The helpers taking the state are inlined (``inline="always"``): a call that passes the
-whole state tuple costs hundreds of ns, an inlined one nothing.
+The helpers taking the state are ``elements.jit.inlined``: a call that passes the whole
+state tuple costs hundreds of ns, an inlined one nothing.
 """
 
 from __future__ import annotations
