@@ -4,9 +4,9 @@ The first packet of a flow walks the cached region of the plan (flow-determinist
 elements: filters with 5-tuple rules, NAT and load-balancer mappings once made,
 Strip/Unstrip) and the walk records the flow's fate: where it leaves the region (or
 which element drops it and why), the 5-tuple and annotations it leaves with, how far
-its head and length moved, the region edges it took (for counters) and the flow-table
-slot of every mapping it used. Later packets of
-the flow take one lookup, refresh those mappings exactly as the elements would
+its head and length moved, the region edges it took (for counters) and each mapping
+element's handle on the flow (``slot_of``), all in one 128-byte record. Later packets
+of the flow take one lookup, refresh those mappings exactly as the elements would
 (``touch``), get one rewrite, and jump to the recorded exit.
 
 An entry lives no longer than the mappings it summarises (its expiry is the earliest
