@@ -107,6 +107,13 @@ class MaglevState(NamedTuple):
 
 
 @inlined
+def _handle(s, k):
+    """The decision cache's handle on the flow of entry ``k``: the slots of both its
+    directions' entries, so a refresh needs no lookup (``maglevlb_touch``)."""
+    return (np.int64(s.val[k, 1]) << 32) | k
+
+
+@inlined
 def maglevlb_kernel(b, i, s, inp):
     s.last[0] = -1
     st = l4_status(b, i, False)
@@ -130,7 +137,7 @@ def maglevlb_kernel(b, i, s, inp):
         ft_set_expiry(ft, k, expiry)
         ft_set_expiry(ft, s.val[k, 1], expiry)
         s.stats[S_REPLIES] += 1
-        s.last[0] = (np.int64(s.val[k, 1]) << 32) | k
+        s.last[0] = _handle(s, k)
         set_saddr(b, i, np.uint32(v >> np.uint64(32)))
         set_sport(b, i, np.uint32((v >> np.uint64(8)) & np.uint64(0xFFFF)))
         rehash(b, i)
@@ -173,7 +180,7 @@ def maglevlb_kernel(b, i, s, inp):
         s.val[r, 1] = k
         s.picks[j] += 1
         s.stats[S_NEW] += 1
-    s.last[0] = (np.int64(s.val[k, 1]) << 32) | k
+    s.last[0] = _handle(s, k)
     set_daddr(b, i, addr)
     if port >= 0:
         set_dport(b, i, np.uint32(port))
@@ -183,8 +190,8 @@ def maglevlb_kernel(b, i, s, inp):
 
 @inlined
 def maglevlb_slot_of(s):
-    """The decision cache's handle on the flow the last packet used, -1 for none: the
-    slot of its entry and of its other direction's, so a refresh needs no lookup."""
+    """The decision cache's handle (``_handle``) on the flow the last packet used, -1
+    for none."""
     return s.last[0]
 
 

@@ -17,7 +17,6 @@ from elements.nat.iprewriter import (
 )
 from elements.nat.mapping import (
     M_DST_ANNO,
-    M_NOW,
     RW_DADDR,
     RW_DPORT,
     RW_IPD,
@@ -26,6 +25,7 @@ from elements.nat.mapping import (
     RW_SADDR,
     RW_SPORT,
     add_delta,
+    advance_clock,
     make_rewriter_state,
     new_mapping,
     rewriter_counters,
@@ -61,7 +61,7 @@ def icmppingrewriter_kernel(b, i, s, inp):
     sa = rd32(row, l3 + 12)
     da = rd32(row, l3 + 16)
     now = b.timestamp[i]
-    s.misc[M_NOW] = max(s.misc[M_NOW], now)
+    advance_clock(s, now)
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:

@@ -11,7 +11,6 @@ from elements.nat.mapping import (
     F_STATE,
     M_DST_ANNO,
     M_LAST,
-    M_NOW,
     RW_DADDR,
     RW_DPORT,
     RW_HASH,
@@ -21,6 +20,7 @@ from elements.nat.mapping import (
     RW_SADDR,
     RW_SPORT,
     add_delta,
+    advance_clock,
     make_rewriter_state,
     new_mapping,
     rewriter_counters,
@@ -96,7 +96,7 @@ def iprewriter_kernel(b, i, s, inp):
     sp = rd16(row, l4)
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
-    s.misc[M_NOW] = max(s.misc[M_NOW], now)
+    advance_clock(s, now)
     k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
@@ -164,7 +164,7 @@ def iprewriter_touch(s, h, b, i):
     f = v >> 1
     l3 = b.l3[i]
     hl = (b.data[i, l3] & 0x0F) * 4
-    s.misc[M_NOW] = max(s.misc[M_NOW], now)
+    advance_clock(s, now)
     update_state(b, i, s, f, v & 1, b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
     return ft_expiry(s.ft, k)

@@ -181,6 +181,13 @@ def flow_timeout(st, cls, state):
 
 
 @inlined
+def advance_clock(st, now):
+    """Note packet time ``now``: the counters report live mappings as of the latest
+    packet. Stored only when time moves forward (most packets share a batch's clock)."""
+    st.misc[M_NOW] = max(st.misc[M_NOW], now)
+
+
+@inlined
 def touch(st, f, now):
     """Restart flow ``f``'s clocks after a packet at ``now`` (Click's change_expiry)."""
     cls = proto_class(st.f_rec[f, F_PROTO])
