@@ -101,9 +101,12 @@ class Element:
     # ``slot_of(s) -> handle`` (an int64 >= 0 naming the flow state the last packet
     # used, -1 for none; it may carry what a refresh needs, such as table slots, so that
     # the refresh does no lookup) and ``touch(s, handle, b, i) -> expiry`` (refresh that
-    # flow exactly as the kernel would for packet i; -1 when it is gone), both njit.
+    # flow exactly as the kernel would for packet i; -1 when it is gone), both njit,
+    # and optionally ``prefetch(s, handle)`` (start fetching what touch reads; see
+    # elements.prefetch).
     slot_of: ClassVar[Any] = None
     touch: ClassVar[Any] = None
+    prefetch: ClassVar[Any] = None
 
     def __init_subclass__(cls, register: bool = True, **kw: Any) -> None:
         super().__init_subclass__(**kw)

@@ -11,11 +11,12 @@ of the flow take one lookup, refresh those mappings exactly as the elements woul
 
 An entry lives no longer than the mappings it summarises (its expiry is the earliest
 of theirs, renewed on every hit), so a mapping can never expire or be reused under a
-live entry. Every function here takes the batch and is inlined into the walk (a call
-would pass the batch's arrays by value). Fragments and non-TCP/UDP packets always walk.
-A packet that may change its flow's state (TCP SYN, FIN or RST) walks too, without a
-lookup: its flow's entry goes, and the walk records the flow afresh, so the next
-packets hit again. Elements' own internal counters see only the packets that walk.
+live entry. A hit may change a mapping's state (a TCP FIN or RST shortens its
+timeout): ``touch`` does to the state exactly what the element's kernel would, so
+the returned expiry already reflects it. Every function here takes the batch and is
+inlined into the walk (a call would pass the batch's arrays by value). Fragments and
+non-TCP/UDP packets always walk. Elements' own internal counters see only the packets
+that walk.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from elements.net import (
     wr16,
     wr32,
 )
+from elements.prefetch import prefetch
 
 NEVER = np.int64(2**62)
 # Fate codes: low 2 bits say the kind.
@@ -106,25 +108,16 @@ def cacheable(b, i):
 
 
 @inlined
-def steady(b, i):
-    """Not a TCP SYN, FIN or RST: a packet that cannot change its flow's state."""
-    return b.proto[i] != IP_PROTO_TCP or (b.data[i, b.l4[i] + 13] & 0x07) == 0
-
-
-@inlined
 def cache_find(cs, b, i):
     return ft_lookup(cs.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
                      b.proto[i], b.timestamp[i])
 
 
 @inlined
-def cache_forget(cs, b, i):
-    """A packet that may change the flow's state walks (and records the flow afresh);
-    its flow's entry goes first, in case the walk records nothing."""
-    cs.stats[WALKED] += 1
-    c = cache_find(cs, b, i)
-    if c >= 0:
-        ft_remove(cs.ft, c)
+def cache_prefetch(cs, b, i):
+    """Start fetching the slot where the lookup for row ``i``'s flow starts."""
+    if cacheable(b, i):
+        prefetch(cs.ft.rec, ft_home(cs.ft, b.flow_hash[i]))
 
 
 @inlined

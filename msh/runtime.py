@@ -95,14 +95,22 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     With a cached region (``graph.graph["cache"]``, see msh/flowcache.py) the walk
     also takes the cache state ``cs``: it looks a flow up on arrival at the region
     entry, replays a hit, and records the fate of a miss as it leaves the region.
-    With ``trace`` it also takes ``tr`` (int32[rows, steps]) and ``tn`` (steps taken)
-    and records every element each packet meets, ``TRACE_HIT`` for a cache hit."""
+    When no element before the entry fans out, the walk goes over the batch in two
+    passes, as VPP's nodes do: the first takes every packet up to the region (or
+    wherever else it goes next) and asks the CPU for its cache entry, then for the
+    mapping state of each hit (``prefetch``), so that the second pass finds them in the
+    core's caches instead of stalling on each in turn. Every element still sees the
+    packets in batch order. With ``trace`` it also takes ``tr`` (int32[rows, steps])
+    and ``tn`` (steps taken) and records every element each packet meets,
+    ``TRACE_HIT`` for a cache hit."""
     index = {name: k for k, name in enumerate(order)}
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()
     mappings = [n for n in cache["nodes"] if g.nodes[n]["element"].cache_role() == "mapping"] \
         if cache else []
     edge_bit = {e: k for k, e in enumerate(region_edges(g))}
+    front = set(nx.ancestors(g, cache["entry"])) & set(order) if cache else set()
+    staged = bool(cache) and not any(g.nodes[n]["element"].fanout for n in front)
     lines = [
         "import numpy as np",
         "from numba import njit",
@@ -111,10 +119,11 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     ]
     if cache:
         lines.append("from msh.flowcache import NEVER, MISSES, V_HANDLES, WALKED, cacheable, "
-                     "cache_find, cache_forget, cache_replay, cache_store, steady")
+                     "cache_find, cache_prefetch, cache_replay, cache_store")
     kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
-                                                   g.nodes[n]["element"].touch)]
+                                                   g.nodes[n]["element"].touch,
+                                                   g.nodes[n]["element"].prefetch) if f]
     lines += [f"# kernels: {_fingerprint(kernels)}", ""]
     for name in order:
         el = g.nodes[name]["element"]
@@ -123,6 +132,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             lines.append(_import(el.kernel, f"k{k}"))
         if name in mappings:
             lines += [_import(el.slot_of, f"slot_of{k}"), _import(el.touch, f"touch{k}")]
+            lines += [_import(el.prefetch, f"prefetch{k}")] if el.prefetch else []
     states = "".join(f", s{k}" for k in range(len(order)))
     lines += [
         "",
@@ -131,10 +141,20 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         (f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}"
          f"{', tr, tn' if trace else ''}{states}):"),
         "    i = 0",
+    ]
+    head, lines = lines, [
         "    while i < b.meta[0]:",
         "        node = start_node[i]",
         "        inp = start_inp[i]",
     ]
+    if staged:  # the first pass runs only the elements before the region
+        entry = index[cache["entry"]]
+        at_front = " or ".join(f"node == {index[n]}" for n in sorted(front, key=index.get))
+        lines += [f"        if phase == 0{f' and not ({at_front})' if front else ''}:",
+                  f"            if node == {entry}:",
+                  "                cache_prefetch(cs, b, i)",
+                  "            i += 1",
+                  "            continue"]
     if cache:
         lines += ["        rec = False", "        mask = np.int64(0)",
                   "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
@@ -163,6 +183,23 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         return out
 
     store_node = len(order)  # the walk's one place where a recorded flow is stored
+
+    def prefetch_mappings(indent: str) -> list[str]:
+        """Between the passes: for each packet waiting at the region entry whose flow
+        has an entry (fetched by now), ask for the state its mappings will touch."""
+        asks = []
+        for j, name in enumerate(mappings):
+            k = index[name]
+            if g.nodes[name]["element"].prefetch is not None:
+                asks += [f"{indent}            h = cs.ft.rec[c, V_HANDLES + {j}]",
+                         f"{indent}            if h >= 0:",
+                         f"{indent}                prefetch{k}(s{k}, h)"]
+        if not asks:
+            return []
+        return [f"{indent}i = 0", f"{indent}while i < b.meta[0]:",
+                f"{indent}    if start_node[i] == {index[cache['entry']]} and cacheable(b, i):",
+                f"{indent}        c = cache_find(cs, b, i)",
+                f"{indent}        if c >= 0:", *asks, f"{indent}    i += 1"]
 
     def store(fate: str, indent: str) -> list[str]:
         """Leaving the region while recording: go to the store block with the fate
@@ -198,6 +235,11 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
 
     def goto(src: str | None, target: tuple[str, int], row: str, indent: str) -> list[str]:
         dst, dport = target
+        if staged and src in front and dst not in front and dst != G.OUT:
+            park = [f"{indent}start_node[i] = {index[dst]}", f"{indent}start_inp[i] = {dport}",
+                    f"{indent}node = -2"]  # the second pass takes it on from there
+            return park + ([f"{indent}cache_prefetch(cs, b, i)"]
+                           if dst == cache["entry"] else [])
         leaving = row == "i" and src in region and dst not in region
         if leaving:
             fate = (dport << 2) | 1 if dst == G.OUT else (index[dst] << 10) | (dport << 2)
@@ -211,22 +253,18 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         return [f"{indent}start_node[{row}] = {index[dst]}", f"{indent}start_inp[{row}] = {dport}"]
 
     def lookup(indent: str) -> list[str]:
-        """On arrival at the region entry: replay a hit, or start recording. A packet
-        that may change its flow's state walks without a lookup and records afresh."""
-        hit = indent + "            "
+        """On arrival at the region entry: replay a hit, or start recording."""
+        hit = indent + "        "
         out = [f"{indent}if cacheable(b, i):",
-               f"{indent}    if steady(b, i):",
-               f"{indent}        c = cache_find(cs, b, i)",
-               f"{indent}        if c >= 0:"]
+               f"{indent}    c = cache_find(cs, b, i)",
+               f"{indent}    if c >= 0:"]
         out += touches([f"cs.ft.rec[c, V_HANDLES + {j}]" for j in range(len(mappings))], hit)
         out += [f"{hit}if ok:",
                 *step(TRACE_HIT, hit + "    "),
                 f"{hit}    fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
                 *follow("fate", hit + "    "),
                 f"{hit}    continue",
-                f"{indent}        cs.stats[MISSES] += 1",
-                f"{indent}    else:",
-                f"{indent}        cache_forget(cs, b, i)",
+                f"{indent}    cs.stats[MISSES] += 1",
                 f"{indent}    rec = True",
                 f"{indent}    mask = np.int64(0)",
                 f"{indent}    oh = b.flow_hash[i]",
@@ -287,8 +325,14 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines += store_block(" " * 16)
     if not order:
         lines.append("            node = -1")
-    lines += ["        i += 1", ""]
-    return "\n".join(lines)
+    if staged:
+        lines += ["        if node == -1:", "            start_node[i] = -1"]
+    lines += ["        i += 1"]
+    if staged:
+        lines = ["    phase = 0", "    while True:", *("    " + line for line in lines),
+                 "        if phase == 1:", "            break",
+                 *prefetch_mappings("        "), "        phase = 1", "        i = 0"]
+    return "\n".join(head + lines + [""])
 
 
 class Program:

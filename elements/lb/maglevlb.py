@@ -33,6 +33,7 @@ from elements.lb.l4rewrite import (
 )
 from elements.lb.maglev import build_table, is_prime
 from elements.net import IPv4Address, flow_hash5, ipv4_int
+from elements.prefetch import prefetch
 
 FORWARD, REVERSE = 1, 2
 # Indices into ``MaglevState.cfg``.
@@ -209,6 +210,13 @@ def maglevlb_touch(s, h, b, i):
     return expiry
 
 
+@inlined
+def maglevlb_prefetch(s, h):
+    """Start fetching both entries ``maglevlb_touch`` refreshes."""
+    prefetch(s.ft.rec, h & 0xFFFFFFFF)
+    prefetch(s.ft.rec, h >> 32)
+
+
 class MaglevLB(Element):
     """Balance the TCP/UDP flows sent to a virtual address over backend servers by
     Maglev consistent hashing (Eisenbud et al., NSDI'16), keeping each flow on its
@@ -272,6 +280,7 @@ class MaglevLB(Element):
     kernel = staticmethod(maglevlb_kernel)
     slot_of = staticmethod(maglevlb_slot_of)
     touch = staticmethod(maglevlb_touch)
+    prefetch = staticmethod(maglevlb_prefetch)
 
     def cache_role(self) -> str:
         """A mapping: once a flow has its backend, every packet of it is rewritten the

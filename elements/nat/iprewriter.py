@@ -30,6 +30,7 @@ from elements.nat.mapping import (
 )
 from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, flow_hash5, ip_room, rd16, rd32, wr16, wr32
+from elements.prefetch import prefetch
 
 NO_IP_HEADER, UNHANDLED, NO_MAPPING, MAPPING_FAILURE = range(4)
 TH_FIN, TH_SYN, TH_RST = 0x01, 0x02, 0x04
@@ -153,8 +154,8 @@ def iprewriter_slot_of(s):
 @inlined
 def iprewriter_touch(s, h, b, i):
     """What the kernel does to mapping state for a packet of the flow of handle ``h``
-    that the decision cache serves (a TCP/UDP first fragment with its whole header, no
-    SYN, FIN or RST): the flow's state and clocks. -1 when the mapping is gone (its
+    that the decision cache serves (a TCP/UDP first fragment with its whole header):
+    the flow's state (FIN, RST, payload) and clocks. -1 when the mapping is gone (its
     slot expired, or holds another mapping's entry now)."""
     now = b.timestamp[i]
     k = h & 0xFFFFFFFF
@@ -168,6 +169,13 @@ def iprewriter_touch(s, h, b, i):
     update_state(b, i, s, f, v & 1, b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
     return ft_expiry(s.ft, k)
+
+
+@inlined
+def iprewriter_prefetch(s, h):
+    """Start fetching what ``iprewriter_touch`` reads first: the slot and the record."""
+    prefetch(s.ft.rec, h & 0xFFFFFFFF)
+    prefetch(s.f_rec, h >> 33)
 
 
 class RewriterConfig(ElementConfig):
@@ -257,6 +265,7 @@ class IPRewriter(Element):
     kernel = staticmethod(iprewriter_kernel)
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
+    prefetch = staticmethod(iprewriter_prefetch)
 
     def cache_role(self) -> str:
         """A mapping: once made, every packet of the flow is rewritten the same way."""
