@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from elements.element import Element, ElementConfig, drop
+from elements.element import Element, ElementConfig, drop, drop_code
 from elements.ip import iprules
 
 Rule = Annotated[str, AfterValidator(iprules.check_filter_rule)]
@@ -52,7 +52,7 @@ class IPFilter(Element):
         rules = []
         for text in self.config.rules:
             action, expr = iprules.parse_filter_rule(text)
-            rules.append((expr, drop(1) if action == iprules.DROP else action))
+            rules.append((expr, drop_code(1) if action == iprules.DROP else action))
         return rules
 
     def cache_role(self) -> str | None:

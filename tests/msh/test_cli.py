@@ -43,6 +43,19 @@ def test_start_imports_nothing_heavy():
     assert out.strip() == "[]"
 
 
+def test_validate_imports_only_the_kinds_it_uses():
+    """Start-up: loading a graph imports its kinds' modules, not every element's, and
+    calls no kernel (numba's first call loads its whole compiler, ~0.3 s)."""
+    code = ("import sys; from msh.cli import main; main(['validate', 'graphs/firewall.yaml']);"
+            " print(sorted(m for m in sys.modules if m.startswith('elements.')"
+            " and m.count('.') == 2), 'numba.np.arraymath' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.splitlines()[-1] == (
+        "['elements.ip.checkipheader', 'elements.ip.ipfilter', 'elements.ip.iprules',"
+        " 'elements.standard.strip', 'elements.standard.unstrip'] False")
+
+
 def test_help_and_subcommand_table():
     r = msh("--help")
     assert r.returncode == 0
