@@ -4,10 +4,13 @@ The first packet of a flow walks the cached region of the plan (flow-determinist
 elements: filters with 5-tuple rules, NAT and load-balancer mappings once made,
 Strip/Unstrip) and the walk records the flow's fate: where it leaves the region (or
 which element drops it and why), the 5-tuple and annotations it leaves with, how far
-its head and length moved, the region edges it took (for counters) and each mapping
+its head and length moved, the checksum deltas of its rewrite, the path it took
+through the region (a number for its set of edges, for counters) and each mapping
 element's handle on the flow (``slot_of``), all in one 128-byte record. Later packets
 of the flow take one lookup, refresh those mappings exactly as the elements would
-(``touch``), get one rewrite, and jump to the recorded exit.
+(``touch``), get one rewrite, and jump to the recorded exit. A hit counts its path
+only; ``cache_settle`` adds each path's hits to the edge counters at the end of the
+batch, so the counters are exact whenever anyone reads them.
 
 An entry lives no longer than the mappings it summarises (its expiry is the earliest
 of theirs, renewed on every hit), so a mapping can never expire or be reused under a
@@ -42,7 +45,6 @@ from elements.net import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
     cksum_update16,
-    cksum_update32,
     rd16,
     wr16,
     wr32,
@@ -53,7 +55,10 @@ NEVER = np.int64(2**62)
 # Fate codes: low 2 bits say the kind.
 GOTO, EXIT, DROP = 0, 1, 2
 # Indices into CacheState.stats.
-HITS, MISSES, WALKED, STORED = 0, 1, 2, 3
+HITS, MISSES, WALKED, STORED, PATHS = 0, 1, 2, 3, 4
+# Distinct paths (sets of region edges) a cache tells apart; a flow on a further one
+# is not stored (it walks every time).
+MAX_PATHS = 256
 
 
 # An entry's words in its flow-table record (after the key): one cache line in all.
@@ -61,7 +66,7 @@ V_ADDRS = W_VALUES  # saddr << 32 | daddr the flow leaves with
 V_PORTS = W_VALUES + 1  # sport << 48 | dport << 32 | flow_hash
 V_ANNO = W_VALUES + 2  # dst_anno << 32 | paint
 V_FATE = W_VALUES + 3  # fate << 32 | how far the head moved << 16 | how far the length (int16s)
-V_EDGES = W_VALUES + 4  # region edges taken (bit e = edge_node/port[e])
+V_PATH = W_VALUES + 4  # rewrites << 48 | path << 32 | IP checksum delta << 16 | L4's
 V_HANDLES = W_VALUES + 5  # then each mapping element's handle on the flow (its slot_of)
 VALUES = 5
 MAX_MAPPINGS = MAX_WIDTH - W_VALUES - VALUES
@@ -71,7 +76,9 @@ class CacheState(NamedTuple):
     ft: FlowTable  # the entries: ``VALUES`` words and the mappings' handles beside the key
     edge_node: np.ndarray  # int32[edges]
     edge_port: np.ndarray  # int32[edges]
-    stats: np.ndarray  # int64[4]: hits, misses, walked (not cacheable), stored
+    paths: np.ndarray  # int64[MAX_PATHS]: each path's region edges (bit e = edge e)
+    path_hits: np.ndarray  # int64[MAX_PATHS]: hits on each path not yet in the counters
+    stats: np.ndarray  # int64[5]: hits, misses, walked (not cacheable), stored, paths
 
 
 def make_cache(capacity: int, edges: list[tuple[int, int]], mappings: int) -> CacheState:
@@ -82,7 +89,9 @@ def make_cache(capacity: int, edges: list[tuple[int, int]], mappings: int) -> Ca
         ft=make_flowtable(capacity, VALUES + mappings),
         edge_node=np.array([e[0] for e in edges] or [0], np.int32),
         edge_port=np.array([e[1] for e in edges] or [0], np.int32),
-        stats=np.zeros(4, np.int64),
+        paths=np.zeros(MAX_PATHS, np.int64),
+        path_hits=np.zeros(MAX_PATHS, np.int64),
+        stats=np.zeros(5, np.int64),
     )
 
 
@@ -121,16 +130,61 @@ def cache_prefetch(cs, b, i):
 
 
 @inlined
+def _path(cs, edges):
+    """The number of the path with these region edges (a new one if need be), -1 when
+    the cache tells apart ``MAX_PATHS`` already."""
+    n = cs.stats[PATHS]
+    for p in range(n):
+        if cs.paths[p] == edges:
+            return p
+    if n == MAX_PATHS:
+        return -1
+    cs.paths[n] = edges
+    cs.stats[PATHS] = n + 1
+    return n
+
+
+@inlined
+def _word(d, old, new):
+    """Checksum delta ``d`` (a folded one's-complement sum) with one 16-bit word's
+    change added, as RFC 1624's update adds it."""
+    return np.uint32(~cksum_update16(~d & 0xFFFF, old, new) & 0xFFFF)
+
+
+@inlined
+def _delta32(d, old, new):
+    """``d`` with a 32-bit field's change added (both halves, as ``cksum_update32``)."""
+    if old == new:
+        return d
+    return _word(_word(d, old >> 16, new >> 16), old & 0xFFFF, new & 0xFFFF)
+
+
+@inlined
+def _delta16(d, old, new):
+    return d if old == new else _word(d, old, new)
+
+
+@inlined
 def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fate, edges,
                 expiry):
     """Record the fate of the flow keyed by the 5-tuple it had at the region entry
-    (where its head and length were ``head`` and ``length``)."""
+    (where its head and length were ``head`` and ``length``). The rewrite to row ``i``'s
+    5-tuple is kept as the checksum deltas it makes: adding a delta once gives the
+    same bits as updating word by word (one's-complement addition regroups exactly)."""
+    path = _path(cs, edges)
+    if path < 0:
+        return -1
     c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
     if c < 0:  # full: an entry is only a memo, so the one where this flow's probe starts goes
         ft_remove(cs.ft, ft_home(cs.ft, h))
         c = ft_insert(cs.ft, h, saddr, daddr, sport, dport, proto, b.timestamp[i], expiry)
         if c < 0:
             return -1
+    ipd = _delta32(_delta32(np.uint32(0), saddr, b.saddr[i]), daddr, b.daddr[i])
+    l4d = _delta16(_delta16(ipd, np.uint32(sport), np.uint32(b.sport[i])),
+                   np.uint32(dport), np.uint32(b.dport[i]))
+    rewrites = (saddr != b.saddr[i] or daddr != b.daddr[i] or sport != b.sport[i]
+                or dport != b.dport[i])
     r = cs.ft.rec
     r[c, V_ADDRS] = (np.int64(b.saddr[i]) << 32) | np.int64(b.daddr[i])
     r[c, V_PORTS] = ((np.int64(b.sport[i]) << 48) | (np.int64(b.dport[i]) << 32)
@@ -138,77 +192,76 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
     r[c, V_ANNO] = (np.int64(b.dst_anno[i]) << 32) | np.int64(b.paint[i])
     r[c, V_FATE] = ((np.int64(fate) << 32) | ((np.int64(b.head[i] - head) & 0xFFFF) << 16)
                     | (np.int64(b.length[i] - length) & 0xFFFF))
-    r[c, V_EDGES] = edges
+    r[c, V_PATH] = ((np.int64(rewrites) << 48) | (np.int64(path) << 32)
+                    | (np.int64(ipd) << 16) | np.int64(l4d))
     cs.stats[STORED] += 1
     return c
 
 
 @inlined
-def _rewrite(b, i, saddr, daddr, sport, dport):
-    """Rewrite the 5-tuple in bytes and annotations with incremental checksums, as the
-    mapping elements do (RFC 1624; a UDP checksum of 0 stays 0)."""
+def _rewrite(b, i, saddr, daddr, sport, dport, ipd, l4d):
+    """Write the flow's new 5-tuple and add its checksum deltas (RFC 1624; a UDP
+    checksum of 0 stays 0)."""
     row = b.data[i]
     l3 = b.l3[i]
     l4 = b.l4[i]
+    wr32(row, l3 + 12, saddr)
+    wr32(row, l3 + 16, daddr)
+    wr16(row, l4, sport)
+    wr16(row, l4 + 2, dport)
+    wr16(row, l3 + 10, cksum_update16(rd16(row, l3 + 10), 0xFFFF, ipd))
     tcp = b.proto[i] == IP_PROTO_TCP
     at = l4 + 16 if tcp else l4 + 6
-    l4sum = np.uint32(rd16(row, at))
-    fix = tcp or l4sum != 0
-    ipsum = np.uint32(rd16(row, l3 + 10))
-    if saddr != b.saddr[i]:
-        ipsum = cksum_update32(ipsum, b.saddr[i], saddr)
-        l4sum = cksum_update32(l4sum, b.saddr[i], saddr)
-        wr32(row, l3 + 12, saddr)
-    if daddr != b.daddr[i]:
-        ipsum = cksum_update32(ipsum, b.daddr[i], daddr)
-        l4sum = cksum_update32(l4sum, b.daddr[i], daddr)
-        wr32(row, l3 + 16, daddr)
-    if sport != b.sport[i]:
-        l4sum = cksum_update16(l4sum, b.sport[i], sport)
-        wr16(row, l4, sport)
-    if dport != b.dport[i]:
-        l4sum = cksum_update16(l4sum, b.dport[i], dport)
-        wr16(row, l4 + 2, dport)
-    wr16(row, l3 + 10, ipsum)
-    if fix:
-        if not tcp and l4sum == 0:
-            l4sum = np.uint32(0xFFFF)
-        wr16(row, at, l4sum)
+    l4sum = rd16(row, at)
+    if tcp or l4sum != 0:
+        l4sum = cksum_update16(l4sum, 0xFFFF, l4d)
+        wr16(row, at, l4sum if tcp or l4sum != 0 else 0xFFFF)
+    b.saddr[i] = saddr
+    b.daddr[i] = daddr
+    b.sport[i] = sport
+    b.dport[i] = dport
 
 
 @inlined
-def cache_replay(cs, c, b, i, cout, cdrop, expiry):
-    """Apply entry ``c`` to row ``i``: rewrite, counters, renewed expiry; its fate."""
+def cache_replay(cs, c, b, i, cdrop, expiry):
+    """Apply entry ``c`` to row ``i``: rewrite, renewed expiry, its path's hit count
+    and its drop counter; its fate."""
     cs.stats[HITS] += 1
     r = cs.ft.rec
     r[c, W_EXPIRY] = expiry
-    saddr = np.uint32(r[c, V_ADDRS] >> 32)
-    daddr = np.uint32(r[c, V_ADDRS] & 0xFFFFFFFF)
-    sport = np.uint16(r[c, V_PORTS] >> 48)
-    dport = np.uint16((r[c, V_PORTS] >> 32) & 0xFFFF)
-    if saddr != b.saddr[i] or daddr != b.daddr[i] or sport != b.sport[i] or dport != b.dport[i]:
-        _rewrite(b, i, saddr, daddr, sport, dport)
-        b.saddr[i] = saddr
-        b.daddr[i] = daddr
-        b.sport[i] = sport
-        b.dport[i] = dport
+    w = r[c, V_PATH]
+    cs.path_hits[(w >> 32) & 0xFFFF] += 1
+    if (w >> 48) & 1:
+        _rewrite(b, i, np.uint32(r[c, V_ADDRS] >> 32), np.uint32(r[c, V_ADDRS] & 0xFFFFFFFF),
+                 np.uint16(r[c, V_PORTS] >> 48), np.uint16((r[c, V_PORTS] >> 32) & 0xFFFF),
+                 np.uint32((w >> 16) & 0xFFFF), np.uint32(w & 0xFFFF))
     b.flow_hash[i] = np.uint32(r[c, V_PORTS] & 0xFFFFFFFF)
     b.dst_anno[i] = np.uint32(r[c, V_ANNO] >> 32)
     b.paint[i] = np.uint8(r[c, V_ANNO] & 0xFF)
     w = r[c, V_FATE]
     b.head[i] += np.int32(np.int16((w >> 16) & 0xFFFF))
     b.length[i] += np.int32(np.int16(w & 0xFFFF))
-    m = r[c, V_EDGES]
-    for e in range(cs.edge_node.shape[0]):
-        if (m >> e) & 1:
-            cout[cs.edge_node[e], cs.edge_port[e]] += 1
     fate = w >> 32
     if fate & 3 == DROP:
         cdrop[fate >> 10, (fate >> 2) & 0xFF] += 1
     return fate
 
 
+@inlined
+def cache_settle(cs, cout):
+    """Add the hits of each path since the last settle to its edges' counters."""
+    for p in range(cs.stats[PATHS]):
+        n = cs.path_hits[p]
+        if n:
+            m = cs.paths[p]
+            for e in range(cs.edge_node.shape[0]):
+                if (m >> e) & 1:
+                    cout[cs.edge_node[e], cs.edge_port[e]] += n
+            cs.path_hits[p] = 0
+
+
 def cache_counters(cs: CacheState) -> dict[str, int]:
     return {"hits": int(cs.stats[HITS]), "misses": int(cs.stats[MISSES]),
             "walked": int(cs.stats[WALKED]), "stored": int(cs.stats[STORED]),
+            "paths": int(cs.stats[PATHS]),
             "evictions": int(cs.ft.stats[1])}  # inserts that found the table full

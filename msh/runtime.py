@@ -119,7 +119,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     ]
     if cache:
         lines.append("from msh.flowcache import NEVER, MISSES, V_HANDLES, WALKED, cacheable, "
-                     "cache_find, cache_prefetch, cache_replay, cache_store")
+                     "cache_find, cache_prefetch, cache_replay, cache_settle, cache_store")
     kernels = [g.nodes[n]["element"].kernel for n in order if not g.nodes[n]["element"].fanout]
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch,
@@ -261,7 +261,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         out += touches([f"cs.ft.rec[c, V_HANDLES + {j}]" for j in range(len(mappings))], hit)
         out += [f"{hit}if ok:",
                 *step(TRACE_HIT, hit + "    "),
-                f"{hit}    fate = cache_replay(cs, c, b, i, cout, cdrop, exp)",
+                f"{hit}    fate = cache_replay(cs, c, b, i, cdrop, exp)",
                 *follow("fate", hit + "    "),
                 f"{hit}    continue",
                 f"{indent}    cs.stats[MISSES] += 1",
@@ -332,6 +332,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines = ["    phase = 0", "    while True:", *("    " + line for line in lines),
                  "        if phase == 1:", "            break",
                  *prefetch_mappings("        "), "        phase = 1", "        i = 0"]
+    if cache:
+        lines.append("    cache_settle(cs, cout)")
     return "\n".join(head + lines + [""])
 
 

@@ -8,7 +8,7 @@ expiries, FIN/RST, SYN, fragments and UDP in the traffic."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numba import njit
 from scapy.layers.inet import IP, TCP, UDP
@@ -29,6 +29,7 @@ from elements.net import IP_PROTO_TCP, cksum_update16, rd16, wr16
 from msh.chain import Chain
 from msh.chainrun import run_chain
 from msh.compiler import compile_chain
+from msh.flowcache import _delta16, _delta32
 
 SEC = 1_000_000_000
 
@@ -179,3 +180,53 @@ def test_later_packets_of_a_flow_hit():
     assert (cache["walked"], cache["misses"], cache["hits"]) == (0, 2, 13)
     naive = run_chain(plan, "naive", Frames(frames, stamps), capture=True)
     assert msh.outputs == naive.outputs
+
+
+def _update16(check, old, new):
+    """RFC 1624 eqn. 3 in plain Python, the oracle for the cache's delta arithmetic."""
+    s = (~check & 0xFFFF) + (~old & 0xFFFF) + new
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def _update_words(check, fields):
+    """What the mapping elements do: every field that changes, word by word."""
+    for old, new, words in fields:
+        if old != new:
+            for k in reversed(range(words)):
+                check = _update16(check, (old >> 16 * k) & 0xFFFF, (new >> 16 * k) & 0xFFFF)
+    return check
+
+
+edgy16 = st.sampled_from([0, 1, 0xFFFE, 0xFFFF]) | st.integers(0, 0xFFFF)
+edgy32 = st.builds(lambda hi, lo: hi << 16 | lo, edgy16, edgy16)
+
+
+@st.composite
+def change(draw, words):
+    """(old, new) of a field: often unchanged, or changed in one 16-bit half only."""
+    old = draw(edgy32 if words == 2 else edgy16)
+    keep = draw(st.sampled_from(["all", "high", "low", "none"] if words == 2 else ["all", "none"]))
+    new = draw(edgy32 if words == 2 else edgy16)
+    if keep == "all":
+        new = old
+    elif keep == "high":
+        new = (old & 0xFFFF0000) | (new & 0xFFFF)
+    elif keep == "low":
+        new = (new & 0xFFFF0000) | (old & 0xFFFF)
+    return old, new, words
+
+
+@settings(max_examples=400, deadline=None)
+@given(edgy16, change(2), change(2), change(1), change(1))
+# Both zeros: checksum 0xFFFF, where only the changed words' terms are zero and an
+# unchanged half's update still turns it into 0x0000
+@example(0xFFFF, (0x1234FFFF, 0x12340000, 2), (7, 7, 2), (9, 9, 1), (5, 5, 1))
+@example(0xFFFF, (1, 1, 2), (7, 7, 2), (0xFFFF, 0, 1), (5, 5, 1))
+def test_one_delta_gives_the_bits_of_word_by_word_updates(check, sa, da, sp, dp):
+    """A hit adds the flow's precomputed delta once; the elements update each word in
+    turn. One's-complement addition regroups exactly, including both zeros."""
+    delta = _delta16(_delta16(_delta32(_delta32(np.uint32(0), *sa[:2]), *da[:2]), *sp[:2]),
+                     *dp[:2])
+    assert int(cksum_update16(check, 0xFFFF, delta)) == _update_words(check, [sa, da, sp, dp])
