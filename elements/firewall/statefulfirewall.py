@@ -21,6 +21,7 @@ from elements.flowtable import (
     ft_lookup,
     ft_set_expiry,
     make_flowtable,
+    zeroed,
 )
 from elements.ip import iprules
 from elements.jit import inlined
@@ -319,7 +320,7 @@ class StatefulFirewall(Element):
             timeouts=np.array([int(t * 1e9) for t in (c.tcp_timeout, c.tcp_transitory_timeout,
                                                       c.tcp_closed_timeout, c.other_timeout)],
                               np.int64),
-            ft=ft, conn=np.zeros(slots, np.uint8), fins=np.zeros(slots, np.uint8),
+            ft=ft, conn=zeroed(slots, np.uint8), fins=zeroed(slots, np.uint8),
             stats=np.zeros(2, np.int64))
 
     def counters(self, state: FirewallState) -> dict[str, int]:

@@ -16,6 +16,7 @@ from elements.flowtable import (
     ft_remove,
     ft_set_expiry,
     make_flowtable,
+    zeroed,
 )
 from elements.jit import inlined
 from elements.lb.l4rewrite import (
@@ -219,9 +220,9 @@ class L4Gateway(Element):
             cfg=np.array([ipv4_int(c.vip), c.vport, ipv4_int(c.source or c.vip),
                           ipv4_int(c.backend), c.backend_port or c.vport, c.port_low,
                           int(c.timeout * 1e9)], np.int64),
-            ft=ft, kind=np.zeros(slots, np.uint8), gport=np.zeros(slots, np.int32),
-            c_addr=np.zeros(slots, np.uint32), c_port=np.zeros(slots, np.int32),
-            peer=np.zeros(slots, np.int64),
+            ft=ft, kind=zeroed(slots, np.uint8), gport=zeroed(slots, np.int32),
+            c_addr=zeroed(slots, np.uint32), c_port=zeroed(slots, np.int32),
+            peer=zeroed(slots, np.int64),
             port_exp=np.full(c.port_high - c.port_low + 1, -1, np.int64),
             cursor=np.zeros(1, np.int64), stats=np.zeros(2, np.int64))
 

@@ -17,6 +17,7 @@ from elements.flowtable import (
     ft_remove,
     ft_set_expiry,
     make_flowtable,
+    zeroed,
 )
 from elements.jit import inlined
 from elements.lb.l4rewrite import (
@@ -300,7 +301,7 @@ class MaglevLB(Element):
             b_port=np.full(c.max_backends, -1, np.int32),
             picks=np.zeros(c.max_backends, np.int64),
             ft=ft,
-            val=np.zeros((slots, 2), np.uint64),
+            val=zeroed((slots, 2), np.uint64),
             stats=np.zeros(3, np.int64),
             last=np.full(1, -1, np.int64),
         )

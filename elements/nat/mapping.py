@@ -42,6 +42,7 @@ from elements.flowtable import (
     ft_state,
     make_flowtable,
     records,
+    zeroed,
 )
 from elements.jit import inlined
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
@@ -113,10 +114,10 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
     misc[M_NOW] = np.iinfo(np.int64).min
     return RewriterState(
         ft=ft,
-        f_rw=np.zeros((capacity, 2, 8), np.uint32),
+        f_rw=zeroed((capacity, 2, 8), np.uint32),
         f_rec=records(capacity, 8),
-        f_alloc=np.zeros(capacity, np.uint8),
-        f_input=np.zeros(capacity, np.int32),
+        f_alloc=zeroed(capacity, np.uint8),
+        f_input=zeroed(capacity, np.int32),
         free=np.arange(capacity - 1, -1, -1, dtype=np.int64),
         misc=misc,
         tmo=np.array([[round(t * NS) for t in row] for row in timeouts_s], np.int64),

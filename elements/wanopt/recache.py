@@ -45,6 +45,7 @@ from pydantic import Field, model_validator
 
 from elements.batch import SLOT_SIZE
 from elements.element import ElementConfig
+from elements.flowtable import zeroed
 from elements.jit import inlined
 
 SHIM = 4
@@ -95,9 +96,9 @@ def make_cache(config: REConfig, n_stats: int) -> Cache:
     params = np.array([config.cache_slots - 1, config.min_chunk, config.avg_chunk - 1,
                        config.max_chunk, config.protocol], np.int64)
     return Cache(
-        fp=np.zeros(config.cache_slots, np.uint64),
-        length=np.zeros(config.cache_slots, np.int32),
-        data=np.zeros((config.cache_slots, config.max_chunk), np.uint8),
+        fp=zeroed(config.cache_slots, np.uint64),
+        length=zeroed(config.cache_slots, np.int32),
+        data=zeroed((config.cache_slots, config.max_chunk), np.uint8),
         gear=GEAR.copy(),
         params=params,
         out=np.zeros(SLOT_SIZE, np.uint8),
