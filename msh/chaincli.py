@@ -27,7 +27,8 @@ def compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("chain", metavar="CHAIN", help="a chain YAML file (graphs/chains/)")
     p.add_argument("-o", "--output", metavar="PLAN.json", help="write the plan as JSON")
     p.add_argument("--dump-passes", metavar="DIR",
-                   help="write the graph after every pass to DIR/NN-pass.yaml")
+                   help="write the graph after every pass to DIR/NN-pass.yaml (ports the"
+                   " chain leaves unconnected are fed from an Idle, so each file loads)")
 
 
 def compile_cmd(args: argparse.Namespace) -> int:

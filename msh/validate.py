@@ -140,12 +140,18 @@ def _port_in_range(nodes, name: str, port: int, side: str, where: Where, errs) -
     return False
 
 
+def missing_ports(r: PortRange, used) -> list[int]:
+    """The ports of one side (range ``r``) that must be connected but are not, given
+    the ``used`` ones: every port below the highest used one, and the spec's minimum."""
+    top = max(used, default=-1)
+    return [p for p in range(min(max(top + 1, r.low), r.high)) if p not in used]
+
+
 def _check_connected(name: str, node: PortNode, used: dict[int, Edge], side: str,
                      errs) -> None:
     r = node.spec.outputs if side == "output" else node.spec.inputs
     top = max(used, default=-1)
-    missing = [p for p in range(min(max(top + 1, r.low), r.high)) if p not in used]
-    for p in missing:
+    for p in missing_ports(r, used):
         if name in G.INTERFACE:  # a gap: say so where the port above it is used
             what = "graph input" if name == G.IN else "graph output"
             errs.add(used[top].where, f"{what} {p} is not connected, but {what} {top} is",

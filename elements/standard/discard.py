@@ -21,7 +21,7 @@ class Discard(Element):
         elements:
           bad: {kind: Discard}
 
-    Counters: the drop reason ``discarded``. See also: Counter, Tee.
+    Counters: the drop reason ``discarded``. See also: Counter, Idle, Tee.
     """
 
     ports = "-/0"

@@ -131,3 +131,32 @@ def test_every_intermediate_dumps_to_yaml_that_loads_back():
         assert edges(back) == edges(g), name
         for node, el in G.elements(g):
             assert back.nodes[node]["element"].config == el.config
+
+
+def test_dump_connects_every_unconnected_port_to_idle():
+    """What the loader would reject -- an output left unconnected, a gap in the graph
+    outputs -- the dump connects to Idle (an input feeding one, an output fed by one,
+    never the same Idle: no cycle), without touching the graph it is given."""
+    from msh.dump import fill_unconnected, to_yaml
+    from msh.runtime import Program, run
+    from msh.validate import check_graph
+    from msh.yamlgraph import load
+
+    g = G.new_graph("gaps")
+    for el in (element("Tee", "t"), element("Counter", "c")):
+        G.add_element(g, el)
+    G.connect(g, G.IN, 0, "t", 0)
+    G.connect(g, "t", 0, G.OUT, 0)
+    G.connect(g, "t", 2, "c", 0)  # t[1] unconnected
+    G.connect(g, "c", 0, G.OUT, 2)  # out[1] unconnected
+    assert len(check_graph(g)) == 2
+    filled, notes = fill_unconnected(g)
+    assert not check_graph(filled) and len(check_graph(g)) == 2
+    assert {(u, v, d["src_port"], d["dst_port"]) for u, v, d in filled.edges(data=True)} - {
+        (u, v, d["src_port"], d["dst_port"]) for u, v, d in g.edges(data=True)} == {
+        ("idle", G.OUT, 0, 1), ("t", "idle_sink", 1, 0)}
+    assert [n.split(":")[0] for n in notes] == ["# idle", "# idle_sink"]
+    back = load("gaps.yaml", text=to_yaml(g))
+    counters = run(Program(back, 16), feed=Frames([bytes(60)] * 5))  # accounting checked
+    assert list(counters.exits) == [5, 0, 5]
+    assert counters.element("idle_sink")["drops"] == {"discarded": 5}
