@@ -19,27 +19,18 @@ would get) changes when 1 of 10 equal backends is removed, against the ideal 1/1
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from bench.harness import (
-    SHARED_TRACE,
-    BenchError,
-    element,
-    resident_trace,
-    run_timed,
-    source,
-    versions,
-)
+from bench.endtoend import checked_graph, parser, time_case, wire_graph, write_doc
+from bench.harness import BenchError, element, resident_trace, source
 from elements.batch import HEADROOM, make_batch
 from elements.io.pcapfile import PcapFeed, PcapWriter
 from elements.lb.l4rewrite import set_daddr
 from elements.net import flow_hash5, ipv4_int, mark_ip
 from msh import graph as G
-from msh.runtime import DEFAULT_BATCH, Counters
+from msh.runtime import Counters
 
 VIP = "192.168.100.1"
 BACKENDS = [{"addr": f"10.10.0.{k}"} for k in range(1, 11)]
@@ -69,17 +60,9 @@ def vip_trace(pcap: str) -> tuple[str, list[tuple]]:
 
 def build(kind: str, pcap: str, packets: int, config: dict | None = None):
     def make():
-        g = G.new_graph(f"lb-{kind}")
-        G.add_element(g, source(pcap, packets))
         if kind == "wire":
-            G.add_element(g, element("Wire", "w"))
-            G.connect(g, "src", 0, "w", 0)
-            G.connect(g, "w", 0, G.OUT, 0)
-            return g, None
-        G.add_element(g, element("CheckIPHeader", "chk", {"offset": 14}))
-        G.add_element(g, element("Discard", "bad"))
-        G.connect(g, "src", 0, "chk", 0)
-        G.connect(g, "chk", 1, "bad", 0)
+            return wire_graph(f"lb-{kind}", source(pcap, packets)), None
+        g = checked_graph(f"lb-{kind}", source(pcap, packets))
         if kind == "rr":
             G.add_element(g, element("RoundRobinSwitch", "lb"))
             for k in range(N_OUT):
@@ -132,11 +115,7 @@ def disruption(tuples: list[tuple]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m bench.lb", description=__doc__.split("\n")[0])
-    p.add_argument("--pcap", help=f"trace (default {SHARED_TRACE}, copied to /dev/shm)")
-    p.add_argument("--packets", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
-    p.add_argument("--runs", type=int, default=5)
+    p = parser("python -m bench.lb", __doc__)
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     p.add_argument("--only", choices=["wire", "rr", "maglev"], action="append",
                    help="run only this graph (repeatable; default all three)")
@@ -152,19 +131,13 @@ def main(argv: list[str] | None = None) -> dict:
                              ("maglev", vip_pcap, config)):
         if a.only and kind not in a.only:
             continue
-        res = run_timed(f"lb/{kind}", a.batch, a.packets, a.runs,
-                        build(kind, trace, a.packets, cfg), check(kind, a.packets), a.clock)
-        print(res.line(), flush=True)
-        results[kind] = res.to_dict()
+        results[kind] = time_case(a, f"lb/{kind}", build(kind, trace, a.packets, cfg),
+                                  check(kind, a.packets))
     moved = disruption(tuples)
     print(f"maglev: removing 1 of 10 backends moves {moved['moved_fraction']:.4f} of"
           f" {moved['flows']} flows (its share {moved['removed_backend_share']:.4f};"
           f" others moved {moved['moved_not_from_removed']:.4f})")
-    doc = {"packets": a.packets, "batch": a.batch, "runs": a.runs, "pcap": pcap,
-           "results": results, "disruption": moved, "versions": versions()}
-    if a.json:
-        Path(a.json).write_text(json.dumps(doc, indent=2) + "\n")
-    return doc
+    return write_doc(a, pcap, results, disruption=moved)
 
 
 if __name__ == "__main__":

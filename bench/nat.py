@@ -20,25 +20,16 @@ trace (its IPRewriter, one core); the target here is 12 Mpps.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: python bench/nat.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import (
-    SHARED_TRACE,
-    BenchError,
-    element,
-    resident_trace,
-    run_timed,
-    source,
-    versions,
-)
+from bench.endtoend import checked_graph, parser, time_case, wire_graph, write_doc
+from bench.harness import BenchError, element, resident_trace, source
 from msh import graph as G
-from msh.runtime import DEFAULT_BATCH, Counters
+from msh.runtime import Counters
 
 PUBLIC = "198.51.100.1"
 TRACE_FLOWS = 10_000
@@ -52,17 +43,10 @@ def trafficgen(packets: int, flows: int):
 
 def build(kind: str, packets: int, pcap: str | None, flows: int):
     def make():
-        g = G.new_graph(f"nat-{kind}")
-        G.add_element(g, source(pcap, packets) if pcap else trafficgen(packets, flows))
+        src = source(pcap, packets) if pcap else trafficgen(packets, flows)
         if kind == "wire":
-            G.add_element(g, element("Wire", "w"))
-            G.connect(g, "src", 0, "w", 0)
-            G.connect(g, "w", 0, G.OUT, 0)
-            return g, None
-        G.add_element(g, element("CheckIPHeader", "chk", {"offset": 14}))
-        G.add_element(g, element("Discard", "bad"))
-        G.connect(g, "src", 0, "chk", 0)
-        G.connect(g, "chk", 1, "bad", 0)
+            return wire_graph(f"nat-{kind}", src), None
+        g = checked_graph(f"nat-{kind}", src)
         if kind == "check":
             G.connect(g, "chk", 0, G.OUT, 0)
             return g, None
@@ -91,11 +75,7 @@ def check(kind: str, packets: int, flows: int, exact: bool):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m bench.nat", description=__doc__.split("\n")[0])
-    p.add_argument("--pcap", help=f"trace (default {SHARED_TRACE}, copied to /dev/shm)")
-    p.add_argument("--packets", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
-    p.add_argument("--runs", type=int, default=5)
+    p = parser("python -m bench.nat", __doc__)
     p.add_argument("--flows", default="1000,100000,1000000",
                    help="TrafficGen flow counts to time the NAT at (comma list; '' for none)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
@@ -107,15 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for kind, trace, flows in cases:
         name = f"nat/{kind}" + ("/trace" if trace else f"/{flows}-flows")
-        res = run_timed(name, a.batch, a.packets, a.runs, build(kind, a.packets, trace, flows),
-                        check(kind, a.packets, flows, trace is not None), a.clock)
-        print(res.line(), flush=True)
-        results[name] = res.to_dict()
-    doc = {"packets": a.packets, "batch": a.batch, "runs": a.runs, "pcap": pcap,
-           "results": results, "versions": versions()}
-    if a.json:
-        Path(a.json).write_text(json.dumps(doc, indent=2) + "\n")
-    return doc
+        results[name] = time_case(a, name, build(kind, a.packets, trace, flows),
+                                  check(kind, a.packets, flows, trace is not None))
+    return write_doc(a, pcap, results)
 
 
 if __name__ == "__main__":
