@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-import numpy as np
 from pydantic import Field
 
-from elements.element import Element, ElementConfig
+from elements.element import ElementConfig
 from elements.jit import inlined
 from elements.reference import Packet
-from elements.shaper.tokenbucket import (
-    MAX_CAPACITY,
-    MAX_RATE,
-    burst_default,
-    ref_refill,
-    tb_contains,
-    tb_make,
-    tb_refill,
-    tb_remove,
-)
+from elements.shaper.ratedsplitter import RatedSplitter, split_on_credit
+from elements.shaper.tokenbucket import MAX_CAPACITY, MAX_RATE, burst_default
 
 
 @inlined
 def bw_splitter_kernel(b, i, s, inp):
-    tb_refill(s, b.timestamp[i])
-    if tb_contains(s, 0):
-        tb_remove(s, b.length[i])
-        return 0
-    return 1
+    return split_on_credit(s, b.timestamp[i], 0, b.length[i])
 
 
 class BandwidthRatedSplitterConfig(ElementConfig):
@@ -38,7 +23,7 @@ class BandwidthRatedSplitterConfig(ElementConfig):
         " delivers in 20 ms"))
 
 
-class BandwidthRatedSplitter(Element):
+class BandwidthRatedSplitter(RatedSplitter):
     """Send up to ``rate`` bytes per second to output 0 and the rest to output 1
     (Click's BandwidthRatedSplitter).
 
@@ -61,23 +46,13 @@ class BandwidthRatedSplitter(Element):
     BandwidthShaper.
     """
 
-    ports = "1/2"
     Config = BandwidthRatedSplitterConfig
     reads = ("length", "timestamp")
-    state_kind = "global"
     kernel = staticmethod(bw_splitter_kernel)
 
     def capacity(self) -> int:
         c = self.config
         return burst_default(c.rate) if c.burst_bytes is None else c.burst_bytes
 
-    def make_state(self, n_outputs: int) -> np.ndarray:
-        self._ref_level, self._ref_last = Fraction(self.capacity()), None
-        return tb_make(self.config.rate, self.capacity())
-
     def reference(self, pkt: Packet, inp: int) -> int:
-        ref_refill(self, pkt, self.capacity())
-        if self._ref_level >= 0:
-            self._ref_level -= pkt.length
-            return 0
-        return 1
+        return self.split_reference(pkt, 0, pkt.length)

@@ -23,12 +23,19 @@ from elements.shaper.tokenbucket import (
 
 
 @inlined
-def rated_splitter_kernel(b, i, s, inp):
-    tb_refill(s, b.timestamp[i])
-    if tb_contains(s, 1):
-        tb_remove(s, 1)
+def split_on_credit(s, now, need, cost):
+    """Output 0, charging ``cost`` tokens, when the bucket refilled to ``now`` holds
+    ``need`` tokens; output 1 otherwise (RatedSplitter and BandwidthRatedSplitter)."""
+    tb_refill(s, now)
+    if tb_contains(s, need):
+        tb_remove(s, cost)
         return 0
     return 1
+
+
+@inlined
+def rated_splitter_kernel(b, i, s, inp):
+    return split_on_credit(s, b.timestamp[i], 1, 1)
 
 
 class RatedSplitterConfig(ElementConfig):
@@ -74,8 +81,12 @@ class RatedSplitter(Element):
         return tb_make(self.config.rate, self.capacity())
 
     def reference(self, pkt: Packet, inp: int) -> int:
+        return self.split_reference(pkt, 1, 1)
+
+    def split_reference(self, pkt: Packet, need: int, cost: int) -> int:
+        """``split_on_credit`` on the reference bucket."""
         ref_refill(self, pkt, self.capacity())
-        if self._ref_level >= 1:
-            self._ref_level -= 1
+        if self._ref_level >= need:
+            self._ref_level -= cost
             return 0
         return 1
