@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from elements.element import Element, drop
+from elements.element import drop
 from elements.jit import inlined
 from elements.net import fold, internet_checksum, rd16, rd32, sum16
 from elements.tunnel.greencap import ETHERTYPE_IPV4, GRE_C, GRE_K, GRE_S, IPPROTO_GRE
 from elements.tunnel.outer import (
+    Decap,
     DecapConfig,
-    endpoint_ok,
-    endpoint_ok_reference,
     enter_inner,
     enter_inner_reference,
     outer_payload,
@@ -27,11 +26,9 @@ GRE_MUST_BE_ZERO = 0x4FFF
 @inlined
 def gredecap_kernel(b, i, s, inp):
     ep, key = s
-    start, end = outer_payload(b, i, IPPROTO_GRE)
+    start, end = outer_payload(b, i, IPPROTO_GRE, ep)
     if start < 0:
         return drop(end)
-    if not endpoint_ok(b, i, ep):
-        return drop(3)
     n = end - start
     if n < 4:
         return drop(5)
@@ -66,7 +63,7 @@ class GREDecapConfig(DecapConfig):
                             description="accept only packets with this GRE key; none: only unkeyed")
 
 
-class GREDecap(Element):
+class GREDecap(Decap):
     """Check and strip the outer IPv4 and GRE headers of a GRE packet (protocol 47)
     carrying IPv4, and mark the inner packet: a GRE tunnel exit.
 
@@ -94,11 +91,7 @@ class GREDecap(Element):
     Counters: the drop reasons. See also: GREEncap, IPDecap.
     """
 
-    ports = "1/1"
     Config = GREDecapConfig
-    reads = ("ip", "head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr")
-    writes = ("head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr", "sport",
-              "dport", "flow_hash", "dst_anno")
     drops = ("not_ip", "not_gre", "fragment", "wrong_endpoint", "bad_inner", "bad_gre",
              "not_ipv4_payload", "bad_checksum", "wrong_key")
     kernel = staticmethod(gredecap_kernel)
@@ -108,11 +101,9 @@ class GREDecap(Element):
         return self.config.endpoints(), np.array([key is not None, key or 0], np.int64)
 
     def reference(self, pkt, inp: int) -> int:
-        start, end = outer_payload_reference(pkt, IPPROTO_GRE)
+        start, end = outer_payload_reference(pkt, IPPROTO_GRE, self.config.endpoints())
         if start < 0:
             return -1 - end
-        if not endpoint_ok_reference(pkt, self.config.endpoints()):
-            return -1 - 3
         gre = bytes(pkt.buf[start:end])
         if len(gre) < 4:
             return -1 - 5

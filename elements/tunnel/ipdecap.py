@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from elements.element import Element, drop
+from elements.element import drop
 from elements.jit import inlined
 from elements.tunnel.outer import (
-    DecapConfig,
-    endpoint_ok,
-    endpoint_ok_reference,
+    Decap,
     enter_inner,
     enter_inner_reference,
     outer_payload,
@@ -19,17 +17,15 @@ IPPROTO_IPIP = 4
 
 @inlined
 def ipdecap_kernel(b, i, s, inp):
-    start, end = outer_payload(b, i, IPPROTO_IPIP)
+    start, end = outer_payload(b, i, IPPROTO_IPIP, s)
     if start < 0:
         return drop(end)
-    if not endpoint_ok(b, i, s):
-        return drop(3)
     if not enter_inner(b, i, start, end):
         return drop(4)
     return 0
 
 
-class IPDecap(Element):
+class IPDecap(Decap):
     """Strip the outer IPv4 header of an IP-in-IP packet (protocol 4) and mark the
     inner one: Click's ``StripIPHeader -> CheckIPHeader`` for tunnels, in one element.
 
@@ -55,11 +51,6 @@ class IPDecap(Element):
     Counters: the drop reasons. See also: IPEncap, GREDecap, CheckIPHeader.
     """
 
-    ports = "1/1"
-    Config = DecapConfig
-    reads = ("ip", "head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr")
-    writes = ("head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr", "sport",
-              "dport", "flow_hash", "dst_anno")
     drops = ("not_ip", "not_ipip", "fragment", "wrong_endpoint", "bad_inner")
     kernel = staticmethod(ipdecap_kernel)
 
@@ -67,11 +58,9 @@ class IPDecap(Element):
         return self.config.endpoints()
 
     def reference(self, pkt, inp: int) -> int:
-        start, end = outer_payload_reference(pkt, IPPROTO_IPIP)
+        start, end = outer_payload_reference(pkt, IPPROTO_IPIP, self.config.endpoints())
         if start < 0:
             return -1 - end
-        if not endpoint_ok_reference(pkt, self.config.endpoints()):
-            return -1 - 3
         if not enter_inner_reference(pkt, start, end):
             return -1 - 4
         return 0

@@ -1,5 +1,6 @@
 """Helpers shared by the tunnel elements: push an outer IPv4 header into the headroom,
-and turn a packet into the inner IPv4 packet it carries.
+and turn a packet into the inner IPv4 packet it carries (with ``Decap``, the base of the
+elements that do).
 
 Both keep the contract of ``elements.batch``: ``head`` moves, nothing is copied, and the
 annotations are re-derived (``mark_ip``) for the header the packet now starts with.
@@ -13,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from elements.batch import F_FRAG, F_IP
-from elements.element import ElementConfig
+from elements.element import Element, ElementConfig
 from elements.jit import inlined
 from elements.net import (
     IPv4Address,
@@ -86,10 +87,11 @@ def enter_inner(b, i, inner, end):
 
 
 @inlined
-def outer_payload(b, i, proto):
+def outer_payload(b, i, proto, ep):
     """(start, end) of the payload of the outer IPv4 packet marked at ``l3`` if it
-    carries ``proto`` and is not a fragment; (-1, k) otherwise, k the failing check:
-    0 no IP header marked, 1 another protocol, 2 a fragment."""
+    carries ``proto``, is not a fragment and passes ``endpoint_ok``; (-1, k) otherwise,
+    k the failing check and the decapsulators' drop reason: 0 no IP header marked, 1
+    another protocol, 2 a fragment, 3 another outer source or destination."""
     if not (b.flags[i] & F_IP) or ip_room(b, i) < 20:
         return -1, 0
     if b.proto[i] != proto:
@@ -102,6 +104,8 @@ def outer_payload(b, i, proto):
     end = min(end, ip_end)
     if start > end:
         return -1, 0
+    if not endpoint_ok(b, i, ep):
+        return -1, 3
     return start, end
 
 
@@ -132,6 +136,17 @@ class DecapConfig(ElementConfig):
 @inlined
 def endpoint_ok(b, i, ep):
     return ((not ep[0] or b.saddr[i] == ep[1]) and (not ep[2] or b.daddr[i] == ep[3]))
+
+
+class Decap(Element, register=False):
+    """Base of the tunnel exits (IPDecap, GREDecap): they check the outer header with
+    ``outer_payload`` and make the inner IPv4 packet the packet with ``enter_inner``."""
+
+    ports = "1/1"
+    Config = DecapConfig
+    reads = ("ip", "head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr")
+    writes = ("head", "length", "l3", "l4", "flags", "proto", "saddr", "daddr", "sport",
+              "dport", "flow_hash", "dst_anno")
 
 
 def encap_params(proto: int, config) -> np.ndarray:
@@ -170,7 +185,7 @@ def push_ipv4_reference(pkt, params: np.ndarray, ident: int, extra: int) -> int:
     return l3
 
 
-def outer_payload_reference(pkt, proto: int) -> tuple[int, int]:
+def outer_payload_reference(pkt, proto: int, ep: np.ndarray) -> tuple[int, int]:
     """``outer_payload`` on an ``elements.reference.Packet``."""
     if not pkt.flags & F_IP or pkt.l3 < pkt.head or pkt.head + pkt.length - pkt.l3 < 20:
         return -1, 0
@@ -179,7 +194,11 @@ def outer_payload_reference(pkt, proto: int) -> tuple[int, int]:
     if pkt.flags & F_FRAG:
         return -1, 2
     end = min(pkt.head + pkt.length, pkt.l3 + pkt.u16(pkt.l3 + 2))
-    return (pkt.l4, end) if pkt.l4 <= end else (-1, 0)
+    if pkt.l4 > end:
+        return -1, 0
+    if not endpoint_ok_reference(pkt, ep):
+        return -1, 3
+    return pkt.l4, end
 
 
 def enter_inner_reference(pkt, inner: int, end: int) -> bool:
