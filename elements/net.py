@@ -181,6 +181,14 @@ def ip_room(b, i):
     return room
 
 
+@inlined
+def ip_end(b, i):
+    """Where the IP packet whose header is at ``l3`` ends in row ``i``: at its total
+    length, or at the end of the packet when that comes first (Ethernet padding after
+    the IP packet excluded). Check ``ip_room`` first."""
+    return min(b.head[i] + b.length[i], b.l3[i] + rd16(b.data[i], b.l3[i] + 2))
+
+
 IPOPT_EOL = 0
 IPOPT_NOP = 1
 IPOPT_LSRR = 131

@@ -20,6 +20,7 @@ from elements.net import (
     IPv4Address,
     fold,
     internet_checksum,
+    ip_end,
     ip_room,
     ipv4_int,
     mark_ip,
@@ -98,10 +99,8 @@ def outer_payload(b, i, proto, ep):
         return -1, 1
     if b.flags[i] & F_FRAG:
         return -1, 2
-    end = b.head[i] + b.length[i]
-    ip_end = b.l3[i] + rd16(b.data[i], b.l3[i] + 2)
     start = b.l4[i]
-    end = min(end, ip_end)
+    end = ip_end(b, i)
     if start > end:
         return -1, 0
     if not endpoint_ok(b, i, ep):

@@ -38,15 +38,16 @@ settings) drops the packet as ``cache_miss`` — never wrong bytes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from elements.batch import SLOT_SIZE
-from elements.element import ElementConfig
+from elements.element import Element, ElementConfig
 from elements.flowtable import zeroed
 from elements.jit import inlined
+from elements.net import mark_ip, wr16
 
 SHIM = 4
 SHIM_VERSION = 1
@@ -107,6 +108,24 @@ def make_cache(config: REConfig, n_stats: int) -> Cache:
     )
 
 
+class WanOptElement(Element, register=False):
+    """Base of WanOptEncode and WanOptDecode: the shared settings, one port each way,
+    the chunk cache as global state and its ``stats`` reported as ``stat_names``."""
+
+    ports = "1/1"
+    Config = REConfig
+    writes = ("ip", "ip.sum", "payload", "length", "l4", "flags", "proto", "sport", "dport",
+              "flow_hash")
+    state_kind = "global"  # the chunk cache
+    stat_names: ClassVar[tuple[str, ...]] = ()
+
+    def make_state(self, n_outputs: int) -> Cache:
+        return make_cache(self.config, len(self.stat_names))
+
+    def counters(self, state: Cache) -> dict[str, int]:
+        return {name: int(state.stats[k]) for k, name in enumerate(self.stat_names)}
+
+
 @inlined
 def chunk_end(c, data, start, end):
     """Where the chunk that starts at ``start`` ends (exclusive), at most ``end``."""
@@ -162,3 +181,19 @@ def learn(c, data, start, end):
         if e - k >= c.params[C_MIN]:
             insert(c, fingerprint(data, k, e - k), data, k, e - k)
         k = e
+
+
+@inlined
+def put_payload(b, i, l3, l4, out, n, proto):
+    """Make ``out[:n]`` the IP payload of packet ``i`` (header at ``l3``, payload from
+    ``l4``), of protocol ``proto``: set the total length, the packet's length and its
+    annotations, and return the new total length. The header checksum is the caller's."""
+    row = b.data[i]
+    for j in range(n):
+        row[l4 + j] = out[j]
+    total = l4 - l3 + n
+    wr16(row, l3 + 2, total)
+    row[l3 + 9] = proto
+    b.length[i] = l3 - b.head[i] + total
+    mark_ip(b, i, l3)
+    return total

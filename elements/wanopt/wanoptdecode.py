@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from elements.batch import F_FRAG, F_IP
-from elements.element import Element, drop
+from elements.element import drop
 from elements.jit import inlined
-from elements.net import ip_room, mark_ip, rd16, rd32, wr16
+from elements.net import ip_end, ip_room, rd16, rd32
 from elements.wanopt.recache import (
     C_MASK,
     C_MAX,
@@ -19,11 +19,11 @@ from elements.wanopt.recache import (
     SHIM_VERSION,
     T_LITERAL,
     T_REF,
-    REConfig,
+    WanOptElement,
     fingerprint,
     insert,
     learn,
-    make_cache,
+    put_payload,
 )
 
 S_DECODED, S_PASSED, S_LEARNED, S_BYTES_IN, S_BYTES_OUT = range(5)
@@ -85,9 +85,7 @@ def wanoptdecode_kernel(b, i, c, inp):
     row = b.data[i]
     l3 = b.l3[i]
     l4 = b.l4[i]
-    end = b.head[i] + b.length[i]
-    ip_end = l3 + rd16(row, l3 + 2)
-    end = min(end, ip_end)
+    end = ip_end(b, i)
     if row[l3 + 9] != c.params[C_PROTO]:
         st[S_PASSED] += 1
         if not (b.flags[i] & F_FRAG) and l4 <= end:  # the encoder learnt it: learn it too
@@ -114,21 +112,15 @@ def wanoptdecode_kernel(b, i, c, inp):
     proto = row[l4 + 1]
     check_hi = row[l4 + 2]
     check_lo = row[l4 + 3]
-    for j in range(o):
-        row[l4 + j] = c.out[j]
-    total = l4 - l3 + o
-    wr16(row, l3 + 2, total)
-    row[l3 + 9] = proto
+    total = put_payload(b, i, l3, l4, c.out, o, proto)
     row[l3 + 10] = check_hi
     row[l3 + 11] = check_lo
-    b.length[i] = l3 - b.head[i] + total
-    mark_ip(b, i, l3)
     st[S_DECODED] += 1
     st[S_BYTES_OUT] += total
     return 0
 
 
-class WanOptDecode(Element):
+class WanOptDecode(WanOptElement):
     """Restore the exact IP packets WanOptEncode encoded, from a mirror of its chunk
     cache (the decoding end of a WAN optimizer).
 
@@ -162,17 +154,7 @@ class WanOptDecode(Element):
     See also: WanOptEncode.
     """
 
-    ports = "1/1"
-    Config = REConfig
     reads = ("ip", "payload", "head", "length", "l3", "l4", "flags", "proto")
-    writes = ("ip", "ip.sum", "payload", "length", "l4", "flags", "proto", "sport", "dport",
-              "flow_hash")
-    state_kind = "global"  # the chunk cache
     drops = ("malformed", "cache_miss", "too_big", "fragment")
     kernel = staticmethod(wanoptdecode_kernel)
-
-    def make_state(self, n_outputs: int):
-        return make_cache(self.config, len(STAT_NAMES))
-
-    def counters(self, state) -> dict[str, int]:
-        return {name: int(state.stats[k]) for k, name in enumerate(STAT_NAMES)}
+    stat_names = STAT_NAMES

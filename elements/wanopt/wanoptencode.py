@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from elements.batch import F_FRAG, F_IP
-from elements.element import Element
 from elements.jit import inlined
-from elements.net import fold, ip_room, mark_ip, rd16, sum16, wr16
+from elements.net import fold, ip_end, ip_room, sum16, wr16
 from elements.wanopt.recache import (
     C_MIN,
     C_PROTO,
@@ -17,13 +16,13 @@ from elements.wanopt.recache import (
     SHIM_VERSION,
     T_LITERAL,
     T_REF,
-    REConfig,
+    WanOptElement,
     cached,
     chunk_end,
     fingerprint,
     insert,
     learn,
-    make_cache,
+    put_payload,
 )
 
 # Indices into the stats array.
@@ -82,9 +81,7 @@ def wanoptencode_kernel(b, i, c, inp):
         st[S_SKIPPED] += 1
         return 0
     l4 = b.l4[i]
-    end = b.head[i] + b.length[i]
-    ip_end = l3 + rd16(row, l3 + 2)
-    end = min(end, ip_end)
+    end = ip_end(b, i)
     if l4 > end:
         st[S_SKIPPED] += 1
         return 0
@@ -108,21 +105,15 @@ def wanoptencode_kernel(b, i, c, inp):
     c.out[1] = row[l3 + 9]
     c.out[2] = row[l3 + 10]
     c.out[3] = row[l3 + 11]
-    for j in range(o):
-        row[l4 + j] = c.out[j]
-    total = l4 - l3 + o
-    wr16(row, l3 + 2, total)
-    row[l3 + 9] = proto
+    total = put_payload(b, i, l3, l4, c.out, o, proto)
     wr16(row, l3 + 10, 0)
     wr16(row, l3 + 10, fold(sum16(row, l3, l4 - l3)))
-    b.length[i] = l3 - b.head[i] + total
-    mark_ip(b, i, l3)
     st[S_ENCODED] += 1
     st[S_BYTES_OUT] += total
     return 0
 
 
-class WanOptEncode(Element):
+class WanOptEncode(WanOptElement):
     """Shrink IP packets by replacing payload chunks already sent by short references
     (packet-level redundancy elimination, the encoding end of a WAN optimizer).
 
@@ -156,16 +147,6 @@ class WanOptEncode(Element):
     See also: WanOptDecode, CheckIPHeader.
     """
 
-    ports = "1/1"
-    Config = REConfig
     reads = ("ip", "payload", "head", "length", "l3", "l4", "flags")
-    writes = ("ip", "ip.sum", "payload", "length", "l4", "flags", "proto", "sport", "dport",
-              "flow_hash")
-    state_kind = "global"  # the chunk cache
     kernel = staticmethod(wanoptencode_kernel)
-
-    def make_state(self, n_outputs: int):
-        return make_cache(self.config, len(STAT_NAMES))
-
-    def counters(self, state) -> dict[str, int]:
-        return {name: int(state.stats[k]) for k, name in enumerate(STAT_NAMES)}
+    stat_names = STAT_NAMES
