@@ -4,37 +4,33 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from elements.element import Element, drop
+from elements.element import drop
 from elements.flowtable import ft_lookup
 from elements.jit import inlined
-from elements.nat.iprewriter import (
-    MAPPING_FAILURE,
-    NO_IP_HEADER,
-    NO_MAPPING,
-    UNHANDLED,
-    RewriterConfig,
-    ip_transport,
-)
+from elements.nat.iprewriter import ip_transport
 from elements.nat.mapping import (
-    M_DST_ANNO,
-    RW_DADDR,
     RW_DPORT,
-    RW_IPD,
     RW_L4D,
     RW_OUT,
-    RW_SADDR,
     RW_SPORT,
     add_delta,
     advance_clock,
-    make_rewriter_state,
     new_mapping,
-    rewriter_counters,
+    rewrite_addresses,
     slot_dir,
     slot_flow,
     touch,
 )
-from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
-from elements.net import IP_PROTO_ICMP, flow_hash5, rd16, rd32, wr16, wr32
+from elements.nat.rewriterbase import (
+    MAPPING_FAILURE,
+    NO_IP_HEADER,
+    NO_MAPPING,
+    UNHANDLED,
+    Rewriter,
+    RewriterConfig,
+)
+from elements.nat.rewriterspec import DROP, PASS
+from elements.net import IP_PROTO_ICMP, flow_hash5, rd16, rd32, wr16
 
 ICMP_ECHOREPLY, ICMP_ECHO = 0, 8
 
@@ -74,15 +70,9 @@ def icmppingrewriter_kernel(b, i, s, inp):
     f = slot_flow(s, k)
     d = slot_dir(s, k)
     rw = s.f_rw[f, d]
-    wr32(row, l3 + 12, rw[RW_SADDR])
-    wr32(row, l3 + 16, rw[RW_DADDR])
-    wr16(row, l3 + 10, add_delta(rd16(row, l3 + 10), rw[RW_IPD]))
+    rewrite_addresses(b, i, s, l3, rw)
     wr16(row, l4 + 4, rw[RW_SPORT] if d == 0 else rw[RW_DPORT])
     wr16(row, l4 + 2, add_delta(rd16(row, l4 + 2), rw[RW_L4D]))
-    b.saddr[i] = rw[RW_SADDR]
-    b.daddr[i] = rw[RW_DADDR]
-    if s.misc[M_DST_ANNO]:
-        b.dst_anno[i] = rw[RW_DADDR]
     b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
     touch(s, f, now)
     return rw[RW_OUT]
@@ -93,7 +83,7 @@ class ICMPPingRewriterConfig(RewriterConfig):
     guarantee: float = Field(5, ge=0, description="Click's GUARANTEE (s)")
 
 
-class ICMPPingRewriter(Element):
+class ICMPPingRewriter(Rewriter):
     """Rewrite ICMP echo requests and their replies: ping through a NAT (Click's
     ICMPPingRewriter).
 
@@ -127,30 +117,12 @@ class ICMPPingRewriter(Element):
     See also: IPRewriter.
     """
 
-    ports = "1-/1-"
     Config = ICMPPingRewriterConfig
+    icmp = True
     reads = ("ip", "icmp", "l3", "timestamp")
     writes = ("ip.src", "ip.dst", "ip.sum", "icmp", "saddr", "daddr", "flow_hash", "dst_anno")
-    state_kind = "per-flow"
-    drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(icmppingrewriter_kernel)
 
     def timeouts(self) -> list[list[float]]:
         t, g = self.config.timeout, self.config.guarantee
         return [[t, t, t, g]] * 3
-
-    def make_state(self, n_outputs: int):
-        from elements.nat.refnat import RefRewriter
-
-        specs = parse_input_specs(self.config.inputs)
-        check_outputs(specs, max(n_outputs, 1), self.kind())
-        self._ref = RefRewriter(specs, self.config.capacity, self.timeouts(),
-                                self.config.dst_anno, self.config.seed, icmp=True)
-        return make_rewriter_state(specs, self.config.capacity, self.timeouts(),
-                                   self.config.dst_anno, self.config.seed)
-
-    def reference(self, pkt, inp: int) -> int:
-        return self._ref.process(pkt, inp)
-
-    def counters(self, state) -> dict[str, int]:
-        return rewriter_counters(state)

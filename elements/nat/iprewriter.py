@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from elements.element import Element, ElementConfig, drop
+from elements.element import drop
 from elements.flowtable import W_VALUES, ft_expiry, ft_live, ft_lookup
 from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
-    M_DST_ANNO,
     M_LAST,
-    RW_DADDR,
     RW_DPORT,
     RW_HASH,
-    RW_IPD,
     RW_L4D,
     RW_OUT,
-    RW_SADDR,
     RW_SPORT,
     add_delta,
     advance_clock,
-    make_rewriter_state,
     new_mapping,
-    rewriter_counters,
+    rewrite_addresses,
     slot_dir,
     slot_flow,
     touch,
 )
-from elements.nat.rewriterspec import DROP, PASS, check_outputs, parse_input_specs
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, flow_hash5, ip_room, rd16, rd32, wr16, wr32
+from elements.nat.rewriterbase import (
+    MAPPING_FAILURE,
+    NO_IP_HEADER,
+    NO_MAPPING,
+    UNHANDLED,
+    Rewriter,
+    RewriterConfig,
+)
+from elements.nat.rewriterspec import DROP, PASS
+from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, flow_hash5, ip_room, rd16, rd32, wr16
 from elements.prefetch import prefetch
 
-NO_IP_HEADER, UNHANDLED, NO_MAPPING, MAPPING_FAILURE = range(4)
 TH_FIN, TH_SYN, TH_RST = 0x01, 0x02, 0x04
 
 
@@ -110,13 +112,7 @@ def iprewriter_kernel(b, i, s, inp):
     f = slot_flow(s, k)
     d = slot_dir(s, k)
     rw = s.f_rw[f, d]
-    wr32(row, l3 + 12, rw[RW_SADDR])
-    wr32(row, l3 + 16, rw[RW_DADDR])
-    wr16(row, l3 + 10, add_delta(rd16(row, l3 + 10), rw[RW_IPD]))
-    b.saddr[i] = rw[RW_SADDR]
-    b.daddr[i] = rw[RW_DADDR]
-    if s.misc[M_DST_ANNO]:
-        b.dst_anno[i] = rw[RW_DADDR]
+    rewrite_addresses(b, i, s, l3, rw)
     if proto == IP_PROTO_UDP:
         wr16(row, l4, rw[RW_SPORT])
         wr16(row, l4 + 2, rw[RW_DPORT])
@@ -178,24 +174,6 @@ def iprewriter_prefetch(s, h):
     prefetch(s.f_rec, h >> 33)
 
 
-class RewriterConfig(ElementConfig):
-    inputs: list[str] = Field(min_length=1, description=(
-        "one input spec per input port (Click's INPUTSPEC): 'drop', 'pass [OUT]',"
-        " 'keep FOUT ROUT', 'pattern SADDR SPORT DADDR DPORT FOUT ROUT',"
-        " 'roundrobin PATTERN FOUT ROUT | ...'"))
-    capacity: int = Field(65536, ge=1, le=1 << 26, description=(
-        "Click's MAPPING_CAPACITY: the most live mappings (Click: unlimited; msh"
-        " preallocates this many)"))
-    seed: int = Field(0, ge=0, description="seed of the random source port choice")
-    dst_anno: bool = Field(True, description="Click's DST_ANNO: set dst_anno to the new daddr")
-
-    @field_validator("inputs")
-    @classmethod
-    def _specs(cls, v: list[str]) -> list[str]:
-        parse_input_specs(v)
-        return v
-
-
 class IPRewriterConfig(RewriterConfig):
     tcp_timeout: float = Field(86400, gt=0, description=(
         "Click's TCP_TIMEOUT (s): idle timeout of a TCP flow with data both ways"))
@@ -212,7 +190,7 @@ class IPRewriterConfig(RewriterConfig):
     udp_guarantee: float = Field(5, ge=0, description="Click's UDP_GUARANTEE (s)")
 
 
-class IPRewriter(Element):
+class IPRewriter(Rewriter):
     """Rewrite TCP and UDP flows by input spec: source NAT, NAPT, load balancing (Click's
     IPRewriter).
 
@@ -254,14 +232,12 @@ class IPRewriter(Element):
     See also: ICMPPingRewriter, CheckIPHeader, elements.flowtable.
     """
 
-    ports = "1-/1-"
     Config = IPRewriterConfig
+    icmp = False
     reads = ("ip", "tcp", "udp", "l3", "timestamp")
     writes = ("ip.src", "ip.dst", "ip.sum", "l4.ports", "tcp.sum", "udp.sum", "saddr",
               "daddr", "sport", "dport", "flow_hash", "dst_anno")
-    state_kind = "per-flow"
     keeps_ip_valid = True  # addresses and ports rewritten with incremental checksums
-    drops = ("no_ip_header", "unhandled", "no_mapping", "mapping_failure")
     kernel = staticmethod(iprewriter_kernel)
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
@@ -272,25 +248,8 @@ class IPRewriter(Element):
         return "mapping"
 
     def timeouts(self) -> list[list[float]]:
-        """Seconds per class (TCP, UDP, ICMP): base, data/streaming, done, guarantee."""
         c = self.config
         udp_stream = c.udp_timeout if c.udp_streaming_timeout is None else c.udp_streaming_timeout
         return [[c.tcp_nodata_timeout, c.tcp_timeout, c.tcp_done_timeout, c.tcp_guarantee],
                 [c.udp_timeout, udp_stream, c.udp_timeout, c.udp_guarantee],
                 [c.udp_timeout, c.udp_timeout, c.udp_timeout, c.udp_guarantee]]
-
-    def make_state(self, n_outputs: int):
-        from elements.nat.refnat import RefRewriter
-
-        specs = parse_input_specs(self.config.inputs)
-        check_outputs(specs, max(n_outputs, 1), self.kind())
-        self._ref = RefRewriter(specs, self.config.capacity, self.timeouts(),
-                                self.config.dst_anno, self.config.seed, icmp=False)
-        return make_rewriter_state(specs, self.config.capacity, self.timeouts(),
-                                   self.config.dst_anno, self.config.seed)
-
-    def reference(self, pkt, inp: int) -> int:
-        return self._ref.process(pkt, inp)
-
-    def counters(self, state) -> dict[str, int]:
-        return rewriter_counters(state)

@@ -46,7 +46,7 @@ from elements.flowtable import (
 )
 from elements.jit import inlined
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5
+from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5, rd16, wr16, wr32
 
 NS = 1_000_000_000
 
@@ -328,6 +328,20 @@ def add_delta(check, delta):
     if delta == 0:
         return np.uint32(check)
     return cksum_update16(check, 0xFFFF, delta)
+
+
+@inlined
+def rewrite_addresses(b, i, st, l3, rw):
+    """A mapped packet's addresses, IP checksum (by the mapping's delta) and address
+    annotations (``dst_anno`` when configured)."""
+    row = b.data[i]
+    wr32(row, l3 + 12, rw[RW_SADDR])
+    wr32(row, l3 + 16, rw[RW_DADDR])
+    wr16(row, l3 + 10, add_delta(rd16(row, l3 + 10), rw[RW_IPD]))
+    b.saddr[i] = rw[RW_SADDR]
+    b.daddr[i] = rw[RW_DADDR]
+    if st.misc[M_DST_ANNO]:
+        b.dst_anno[i] = rw[RW_DADDR]
 
 
 @inlined
