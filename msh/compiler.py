@@ -15,6 +15,7 @@ import networkx as nx
 from msh import graph as G
 from msh.chain import Chain
 from msh.passes import PIPELINE, compose_chain
+from msh.passes.cache_flows import MIN_MAPPINGS
 from msh.passes.hoist_front import HYPERVISOR
 
 PARSERS = ("CheckIPHeader", "MarkIPHeader")
@@ -149,6 +150,10 @@ def explain(plan: Plan) -> str:
         lines.append("    why: each is flow-deterministic (a 5-tuple filter, a mapping that"
                      " sticks once made, a fixed head move); later packets of a flow take one"
                      " lookup and one rewrite")
+    else:
+        lines.append(f"  no per-flow decision cache: no flow-deterministic region holds"
+                     f" {MIN_MAPPINGS} mappings (a filter and one mapping walk faster than a"
+                     f" hit replays them)")
     stages = plan.stages()
     hv = stages.get(HYPERVISOR, [])
     lines.append(f"  hoisted into the hypervisor stage ({len(hv)}): " + (", ".join(hv) or "none"))

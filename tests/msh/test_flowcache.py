@@ -128,8 +128,9 @@ def chain(capacity=64) -> Chain:
                   element("CheckIPHeader", "chk"), element("Paint", "p", color=5),
                   element("Unstrip", "unstrip", length=14)),
         middlebox("map", element("Strip", "strip", length=14),
-                  element("CheckIPHeader", "chk"), element("StickyPortMapper", "m",
-                                                           capacity=capacity),
+                  element("CheckIPHeader", "chk"),
+                  element("StickyPortMapper", "m", capacity=capacity),
+                  element("StickyPortMapper", "m2", capacity=capacity),
                   element("Unstrip", "unstrip", length=14)),
     ])
 
@@ -162,7 +163,7 @@ def test_cached_plan_equals_naive_chain(packets, capacity):
     frames = [frame(f, k) for f, k, _ in packets]
     stamps = list(np.cumsum([gap for _, _, gap in packets]))
     plan = compile_chain(chain(capacity))
-    assert plan.graph.graph["cache"]["nodes"] == ["fw/p", "map/m", "map/unstrip"]
+    assert plan.graph.graph["cache"]["nodes"] == ["fw/p", "map/m", "map/m2", "map/unstrip"]
     naive = run_chain(plan, "naive", Frames(frames, stamps), batch_size=16, capture=True)
     msh = run_chain(plan, "msh", Frames(frames, stamps), batch_size=16, capture=True)
     assert msh.outputs == naive.outputs
