@@ -15,7 +15,7 @@ from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_look
 from elements.ids.ahocorasick import build
 from elements.ids.snortrules import Rule, RuleError, load_rules, parse_rules
 from elements.jit import inlined
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, rd16, rd32
+from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, ip_end, rd32
 
 A_ALERT, A_DROP, A_PASS = 0, 1, 2
 ACTION_CODE = {"alert": A_ALERT, "drop": A_DROP, "pass": A_PASS}
@@ -195,11 +195,8 @@ def ids_kernel(b, i, s, inp):
         s.stats[S_NOT_INSPECTED] += 1
         return 0
     row_data = b.data[i]
-    l3 = b.l3[i]
     l4 = b.l4[i]
-    end = b.head[i] + b.length[i]
-    ip_end = l3 + rd16(row_data, l3 + 2)
-    end = min(end, ip_end)
+    end = ip_end(b, i)
     proto = b.proto[i]
     if proto == IP_PROTO_TCP:
         if not (flags & F_L4FULL):
