@@ -19,6 +19,7 @@ would get) changes when 1 of 10 equal backends is removed, against the ideal 1/1
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def vip_trace(pcap: str) -> tuple[str, list[tuple]]:
     b = make_batch(1024)
     vip = np.uint32(ipv4_int(VIP))
     tuples = set()
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")  # two runs at once write apart
     with PcapWriter(tmp) as w:
         while n := feed.fill(b, 1024):
             for i in range(n):
