@@ -17,6 +17,9 @@ from pathlib import Path
 import networkx as nx
 
 from bench.harness import SHARED_TRACE, element, run_timed, versions
+from elements.batch import HEADROOM, make_batch
+from elements.io.pcapfile import PcapFeed
+from elements.net import mark_ip
 from msh import graph as G
 from msh.runtime import DEFAULT_BATCH, Counters
 
@@ -30,6 +33,20 @@ def parser(prog: str, doc: str) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     p.add_argument("--runs", type=int, default=5)
     return p
+
+
+def trace_flows(pcap: str) -> int:
+    """The distinct 5-tuples of a trace of Ethernet/IPv4 frames: what a mapping
+    element holds one entry for after playing it."""
+    feed = PcapFeed(pcap)
+    b = make_batch(1024)
+    flows = set()
+    while n := feed.fill(b, 1024):
+        for i in range(n):
+            mark_ip(b, i, HEADROOM + 14)
+            flows.add((int(b.saddr[i]), int(b.daddr[i]), int(b.sport[i]), int(b.dport[i]),
+                       int(b.proto[i])))
+    return len(flows)
 
 
 def wire_graph(name: str, src) -> nx.MultiDiGraph:

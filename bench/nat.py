@@ -9,8 +9,8 @@ from TrafficGen with the trace's distribution and a given number of flows):
 - ``wire``: source -> Wire -> out (reading and the walk alone);
 - ``check``: source -> CheckIPHeader(14) -> out (the NAT's front, without the NAT);
 - ``nat``: source -> CheckIPHeader(14) -> IPRewriter("pattern 198.51.100.1 1024-65535
-  - - 0 1", "drop") -> out, over the trace (10,000 flows) and over TrafficGen traffic
-  of 1k, 100k and 1M flows (capacity 2 x flows).
+  - - 0 1", "drop") -> out, over the trace (the reference one has 10,000 flows) and
+  over TrafficGen traffic of 1k, 100k and 1M flows (capacity 2 x flows).
 
 Each run is checked: every packet leaves by out[0], no mapping failed, and the NAT
 holds one mapping per flow of the trace (at most one per flow of TrafficGen, which
@@ -26,13 +26,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python bench/nat.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.endtoend import checked_graph, parser, time_case, wire_graph, write_doc
+from bench.endtoend import checked_graph, parser, time_case, trace_flows, wire_graph, write_doc
 from bench.harness import BenchError, element, resident_trace, source
 from msh import graph as G
 from msh.runtime import Counters
 
 PUBLIC = "198.51.100.1"
-TRACE_FLOWS = 10_000
 
 
 def trafficgen(packets: int, flows: int):
@@ -82,7 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)
     pcap = resident_trace(a.pcap)
-    cases = [("wire", pcap, TRACE_FLOWS), ("check", pcap, TRACE_FLOWS), ("nat", pcap, TRACE_FLOWS)]
+    flows = trace_flows(pcap)
+    cases = [("wire", pcap, flows), ("check", pcap, flows), ("nat", pcap, flows)]
     cases += [("nat", None, int(f)) for f in a.flows.split(",") if f]
     results = {}
     for kind, trace, flows in cases:

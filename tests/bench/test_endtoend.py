@@ -40,8 +40,15 @@ def test_the_shared_fronts_are_valid_graphs():
     assert not check_graph(g)
 
 
-def test_nat_lines_and_json(trace, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(nat, "TRACE_FLOWS", FLOWS)  # the NAT must map every flow
+def test_a_trace_has_its_distinct_5_tuples_as_flows(tmp_path):
+    path = tmp_path / "twice.pcap"
+    frames = [bytes(Ether() / IP(src="10.0.0.1", dst="192.168.1.9") / UDP(sport=k % 3, dport=53))
+              for k in range(12)]  # 3 flows, 4 packets each
+    write_pcap(path, frames, [1000 * k for k in range(12)])
+    assert endtoend.trace_flows(str(path)) == 3
+
+
+def test_nat_lines_and_json(trace, tmp_path, capsys):
     out = tmp_path / "nat.json"
     doc = nat.main(["--pcap", trace, "--packets", str(FLOWS), "--runs", "2", "--flows", "",
                     "--json", str(out)])
