@@ -100,6 +100,29 @@ def cksum_update32(check, old, new):
 
 
 @inlined
+def delta_word(delta, old, new):
+    """Add the change of one 16-bit word from ``old`` to ``new`` to a one's-complement
+    checksum delta (a folded sum of RFC 1624's terms), as ``cksum_update16`` adds it."""
+    return np.uint32(~cksum_update16(~np.uint32(delta) & 0xFFFF, old, new) & 0xFFFF)
+
+
+@inlined
+def delta_step(delta, old, new):
+    """``delta_word``, nothing for an unchanged word (Click's ``_ip_csum_delta``/
+    ``_udp_csum_delta``); 0 = no change."""
+    delta = np.uint32(delta)
+    return delta if old == new else delta_word(delta, old, new)
+
+
+@inlined
+def add_delta(check, delta):
+    """Apply a precomputed delta to a checksum field (nothing when it is 0, as Click)."""
+    if delta == 0:
+        return np.uint32(check)
+    return cksum_update16(check, 0xFFFF, delta)
+
+
+@inlined
 def flow_hash5(saddr, daddr, sport, dport, proto):
     """A fast 32-bit mix of the 5-tuple (murmur3 finaliser over the folded words)."""
     h = np.uint32(saddr) * np.uint32(0x9E3779B1)

@@ -44,7 +44,9 @@ from elements.jit import inlined
 from elements.net import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
-    cksum_update16,
+    add_delta,
+    delta_step,
+    delta_word,
     rd16,
     wr16,
     wr32,
@@ -145,23 +147,12 @@ def _path(cs, edges):
 
 
 @inlined
-def _word(d, old, new):
-    """Checksum delta ``d`` (a folded one's-complement sum) with one 16-bit word's
-    change added, as RFC 1624's update adds it."""
-    return np.uint32(~cksum_update16(~d & 0xFFFF, old, new) & 0xFFFF)
-
-
-@inlined
 def _delta32(d, old, new):
-    """``d`` with a 32-bit field's change added (both halves, as ``cksum_update32``)."""
+    """``d`` with a 32-bit field's change added: both halves when it changes, as
+    ``cksum_update32`` adds them."""
     if old == new:
         return d
-    return _word(_word(d, old >> 16, new >> 16), old & 0xFFFF, new & 0xFFFF)
-
-
-@inlined
-def _delta16(d, old, new):
-    return d if old == new else _word(d, old, new)
+    return delta_word(delta_word(d, old >> 16, new >> 16), old & 0xFFFF, new & 0xFFFF)
 
 
 @inlined
@@ -181,8 +172,7 @@ def cache_store(cs, h, saddr, daddr, sport, dport, proto, head, length, b, i, fa
         if c < 0:
             return -1
     ipd = _delta32(_delta32(np.uint32(0), saddr, b.saddr[i]), daddr, b.daddr[i])
-    l4d = _delta16(_delta16(ipd, np.uint32(sport), np.uint32(b.sport[i])),
-                   np.uint32(dport), np.uint32(b.dport[i]))
+    l4d = delta_step(delta_step(ipd, sport, b.sport[i]), dport, b.dport[i])
     rewrites = (saddr != b.saddr[i] or daddr != b.daddr[i] or sport != b.sport[i]
                 or dport != b.dport[i])
     r = cs.ft.rec
@@ -209,13 +199,12 @@ def _rewrite(b, i, saddr, daddr, sport, dport, ipd, l4d):
     wr32(row, l3 + 16, daddr)
     wr16(row, l4, sport)
     wr16(row, l4 + 2, dport)
-    wr16(row, l3 + 10, cksum_update16(rd16(row, l3 + 10), 0xFFFF, ipd))
-    tcp = b.proto[i] == IP_PROTO_TCP
-    at = l4 + 16 if tcp else l4 + 6
-    l4sum = rd16(row, at)
-    if tcp or l4sum != 0:
-        l4sum = cksum_update16(l4sum, 0xFFFF, l4d)
-        wr16(row, at, l4sum if tcp or l4sum != 0 else 0xFFFF)
+    wr16(row, l3 + 10, add_delta(rd16(row, l3 + 10), ipd))
+    if b.proto[i] == IP_PROTO_TCP:
+        wr16(row, l4 + 16, add_delta(rd16(row, l4 + 16), l4d))
+    elif rd16(row, l4 + 6) != 0:  # a UDP checksum of 0 is none, and a computed 0 is 0xFFFF
+        l4sum = add_delta(rd16(row, l4 + 6), l4d)
+        wr16(row, l4 + 6, l4sum if l4sum != 0 else 0xFFFF)
     b.saddr[i] = saddr
     b.daddr[i] = daddr
     b.sport[i] = sport

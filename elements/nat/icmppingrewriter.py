@@ -13,7 +13,6 @@ from elements.nat.mapping import (
     RW_L4D,
     RW_OUT,
     RW_SPORT,
-    add_delta,
     advance_clock,
     new_mapping,
     rewrite_addresses,
@@ -30,7 +29,7 @@ from elements.nat.rewriterbase import (
     RewriterConfig,
 )
 from elements.nat.rewriterspec import DROP, PASS
-from elements.net import IP_PROTO_ICMP, flow_hash5, rd16, rd32, wr16
+from elements.net import IP_PROTO_ICMP, add_delta, flow_hash5, rd16, rd32, wr16
 
 ICMP_ECHOREPLY, ICMP_ECHO = 0, 8
 

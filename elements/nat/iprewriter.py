@@ -15,7 +15,6 @@ from elements.nat.mapping import (
     RW_L4D,
     RW_OUT,
     RW_SPORT,
-    add_delta,
     advance_clock,
     new_mapping,
     rewrite_addresses,
@@ -32,7 +31,16 @@ from elements.nat.rewriterbase import (
     RewriterConfig,
 )
 from elements.nat.rewriterspec import DROP, PASS
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, flow_hash5, ip_room, rd16, rd32, wr16
+from elements.net import (
+    IP_PROTO_TCP,
+    IP_PROTO_UDP,
+    add_delta,
+    flow_hash5,
+    ip_room,
+    rd16,
+    rd32,
+    wr16,
+)
 from elements.prefetch import prefetch
 
 TH_FIN, TH_SYN, TH_RST = 0x01, 0x02, 0x04

@@ -46,7 +46,16 @@ from elements.flowtable import (
 )
 from elements.jit import inlined
 from elements.nat.rewriterspec import KEEP, PATTERN, ROUNDROBIN, InputSpec
-from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, cksum_update16, flow_hash5, rd16, wr16, wr32
+from elements.net import (
+    IP_PROTO_TCP,
+    IP_PROTO_UDP,
+    add_delta,
+    delta_step,
+    flow_hash5,
+    rd16,
+    wr16,
+    wr32,
+)
 
 NS = 1_000_000_000
 
@@ -305,29 +314,11 @@ def pattern_rewrite(st, p, proto, icmp, s, d, sp, dp, now):
 
 
 @inlined
-def delta_step(delta, old, new):
-    """Add the change of one 16-bit word from ``old`` to ``new`` to a one's-complement
-    checksum delta (Click's ``_ip_csum_delta``/``_udp_csum_delta``); 0 = no change."""
-    delta = np.uint32(delta)
-    if old == new:
-        return delta
-    return np.uint32(~cksum_update16(~delta & 0xFFFF, old, new) & 0xFFFF)
-
-
-@inlined
 def addr_delta(s, d, ns, nd):
     c = delta_step(0, s >> 16, ns >> 16)
     c = delta_step(c, s & 0xFFFF, ns & 0xFFFF)
     c = delta_step(c, d >> 16, nd >> 16)
     return delta_step(c, d & 0xFFFF, nd & 0xFFFF)
-
-
-@inlined
-def add_delta(check, delta):
-    """Apply a precomputed delta to a checksum field (nothing when it is 0, as Click)."""
-    if delta == 0:
-        return np.uint32(check)
-    return cksum_update16(check, 0xFFFF, delta)
 
 
 @inlined
