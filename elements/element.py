@@ -112,6 +112,15 @@ class Element:
     slot_of: ClassVar[Any] = None
     touch: ClassVar[Any] = None
     prefetch: ClassVar[Any] = None
+    # Optionally ``lookahead(b, i, s)``, njit: start fetching what the kernel will read
+    # first for row i (its flow's table slot, from the annotations). The walk calls it
+    # for the whole batch a pass before the kernel sees it (msh/runtime.py), so that
+    # the misses of many packets overlap; and optionally ``lookahead_found(b, i, s)``,
+    # called for each such row just before that pass: look the flow up (its slot is
+    # in the caches now) and start fetching what the kernel reads next. Both are hints
+    # and change nothing.
+    lookahead: ClassVar[Any] = None
+    lookahead_found: ClassVar[Any] = None
 
     def __init_subclass__(cls, register: bool = True, **kw: Any) -> None:
         super().__init_subclass__(**kw)

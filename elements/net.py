@@ -25,14 +25,18 @@ IP_PROTO_UDP = 17
 
 @inlined
 def rd16(row, off):
+    """The big-endian 16-bit word at ``off``, as a uint32: numba's shifts give uint64,
+    and uint64 mixed with a signed integer is float64 arithmetic (measured in the
+    walk's code: conversions and float compares on every header check)."""
     off = np.uint64(off)  # an unsigned index: numba then adds no negative-index wrap
-    return (np.uint32(row[off]) << 8) | np.uint32(row[off + np.uint64(1)])
+    return np.uint32((np.uint32(row[off]) << 8) | np.uint32(row[off + np.uint64(1)]))
 
 
 @inlined
 def rd32(row, off):
+    """The big-endian 32-bit word at ``off``, as a uint32 (see ``rd16``)."""
     off = np.uint64(off)
-    return (
+    return np.uint32(
         (np.uint32(row[off]) << 24)
         | (np.uint32(row[off + np.uint64(1)]) << 16)
         | (np.uint32(row[off + np.uint64(2)]) << 8)

@@ -89,28 +89,52 @@ def _fingerprint(fns) -> str:
     return digest.hexdigest()[:16]
 
 
+def stages(g: nx.MultiDiGraph, order: list[str]) -> dict[str, int]:
+    """The pass of the walk in which each element runs: the number of *stage points* at
+    or before it. A stage point is the cached region's entry or an element outside the
+    region with a ``lookahead``; every element after one runs a pass later, so each
+    element runs in one pass and passes never go back along an edge. All 0 (one pass)
+    when an element that fans out would run before the last pass: its clones are
+    walked at the end of the batch, after the rows of a later pass."""
+    cache = g.graph.get("cache")
+    region = set(cache["nodes"]) if cache else set()
+    points = [n for n in order if n == (cache or {}).get("entry") or (
+        n not in region and g.nodes[n]["element"].lookahead is not None)]
+    reach = [nx.descendants(g, p) | {p} for p in points]
+    phase = {n: sum(n in r for r in reach) for n in order}
+    last = max(phase.values(), default=0)
+    if any(g.nodes[n]["element"].fanout and phase[n] < last for n in order):
+        return dict.fromkeys(order, 0)
+    return phase
+
+
 def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> str:
     """Python source of the walk kernel for graph ``g`` with elements numbered by ``order``.
 
     With a cached region (``graph.graph["cache"]``, see msh/flowcache.py) the walk
     also takes the cache state ``cs``: it looks a flow up on arrival at the region
     entry, replays a hit, and records the fate of a miss as it leaves the region.
-    When no element before the entry fans out, the walk goes over the batch in two
-    passes, as VPP's nodes do: the first takes every packet up to the region (or
-    wherever else it goes next) and asks the CPU for its cache entry, then for the
-    mapping state of each hit (``prefetch``), so that the second pass finds them in the
-    core's caches instead of stalling on each in turn. Every element still sees the
-    packets in batch order. With ``trace`` it also takes ``tr`` (int32[rows, steps])
-    and ``tn`` (steps taken) and records every element each packet meets,
-    ``TRACE_HIT`` for a cache hit."""
+    The walk goes over the batch in passes (``stages``), as VPP's nodes do: a pass
+    takes every packet up to the next *stage point* (the region entry, or an element
+    with a ``lookahead``) and asks the CPU for what that element will read first (the
+    flow's cache entry and then the mapping state of each hit, or the flow's table
+    slot), so that the next pass finds it in the core's caches instead of stalling on
+    each packet in turn. Every element runs in one pass, so it still sees the packets
+    in batch order. With ``trace`` it also takes ``tr`` (int32[rows, steps]) and
+    ``tn`` (steps taken) and records every element each packet meets, ``TRACE_HIT``
+    for a cache hit."""
     index = {name: k for k, name in enumerate(order)}
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()
     mappings = [n for n in cache["nodes"] if g.nodes[n]["element"].cache_role() == "mapping"] \
         if cache else []
     edge_bit = {e: k for k, e in enumerate(region_edges(g))}
-    front = set(nx.ancestors(g, cache["entry"])) & set(order) if cache else set()
-    staged = bool(cache) and not any(g.nodes[n]["element"].fanout for n in front)
+    phase = stages(g, order)
+    last_phase = max(phase.values(), default=0)
+    asks = {n: f"lookahead{index[n]}(b, i, s{index[n]})" for n in order
+            if g.nodes[n]["element"].lookahead is not None and phase[n] > 0}
+    if cache and phase[cache["entry"]] > 0:
+        asks[cache["entry"]] = "cache_prefetch(cs, b, i)"
     lines = [
         "import numpy as np",
         "from numba import njit",
@@ -124,6 +148,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch,
                                                    g.nodes[n]["element"].prefetch) if f]
+    kernels += [f for n in asks if n != (cache or {}).get("entry") for f in (
+        g.nodes[n]["element"].lookahead, g.nodes[n]["element"].lookahead_found) if f]
     lines += [f"# kernels: {_fingerprint(kernels)}", ""]
     for name in order:
         el = g.nodes[name]["element"]
@@ -133,6 +159,12 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         if name in mappings:
             lines += [_import(el.slot_of, f"slot_of{k}"), _import(el.touch, f"touch{k}")]
             lines += [_import(el.prefetch, f"prefetch{k}")] if el.prefetch else []
+        if name in asks and name != (cache or {}).get("entry"):
+            lines.append(_import(el.lookahead, f"lookahead{k}"))
+            if el.lookahead_found is not None:
+                lines.append(_import(el.lookahead_found, f"found{k}"))
+    if last_phase:  # the pass in which each element runs
+        lines.append(f"PHASE = np.array({[phase[n] for n in order]}, np.int64)")
     states = "".join(f", s{k}" for k in range(len(order)))
     lines += [
         "",
@@ -142,19 +174,29 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
          f"{', tr, tn' if trace else ''}{states}):"),
         "    i = 0",
     ]
+    def ask(node: str | None, indent: str) -> list[str]:
+        """Ask for what stage point ``node`` (None: whichever ``node`` is) reads first."""
+        if node is not None:
+            return [f"{indent}{asks[node]}"] if node in asks else []
+        out = []
+        for n, call in asks.items():
+            out += [f"{indent}{'if' if not out else 'elif'} node == {index[n]}:",
+                    f"{indent}    {call}"]
+        return out
+
+    def park(indent: str) -> list[str]:
+        """Leave row i at ``node`` for the pass that runs it, when that is a later one."""
+        return [f"{indent}if node >= 0 and phase < PHASE[node]:",
+                f"{indent}    start_node[i] = node", f"{indent}    start_inp[i] = inp",
+                *ask(None, indent + "    "), f"{indent}    node = -2"]
+
     head, lines = lines, [
         "    while i < b.meta[0]:",
         "        node = start_node[i]",
         "        inp = start_inp[i]",
     ]
-    if staged:  # the first pass runs only the elements before the region
-        entry = index[cache["entry"]]
-        at_front = " or ".join(f"node == {index[n]}" for n in sorted(front, key=index.get))
-        lines += [f"        if phase == 0{f' and not ({at_front})' if front else ''}:",
-                  f"            if node == {entry}:",
-                  "                cache_prefetch(cs, b, i)",
-                  "            i += 1",
-                  "            continue"]
+    if last_phase:  # a packet that starts at an element of a later pass waits for it
+        lines += park("        ")
     if cache:
         lines += ["        rec = False", "        mask = np.int64(0)",
                   "        oh = np.uint32(0)", "        o0 = np.uint32(0)", "        o1 = np.uint32(0)",
@@ -184,22 +226,37 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
 
     store_node = len(order)  # the walk's one place where a recorded flow is stored
 
-    def prefetch_mappings(indent: str) -> list[str]:
-        """Between the passes: for each packet waiting at the region entry whose flow
-        has an entry (fetched by now), ask for the state its mappings will touch."""
-        asks = []
-        for j, name in enumerate(mappings):
-            k = index[name]
-            if g.nodes[name]["element"].prefetch is not None:
-                asks += [f"{indent}            h = cs.ft.rec[c, V_HANDLES + {j}]",
-                         f"{indent}            if h >= 0:",
-                         f"{indent}                prefetch{k}(s{k}, h)"]
-        if not asks:
+    def found(name: str, indent: str) -> list[str]:
+        """For a row waiting at stage point ``name``, whose first read was asked for a
+        pass ago: find what it leads to and ask for that (the state of the mappings a
+        cached flow will touch; an element's ``lookahead_found``)."""
+        if cache and name == cache["entry"]:
+            out = []
+            for j, m in enumerate(mappings):
+                k = index[m]
+                if g.nodes[m]["element"].prefetch is not None:
+                    out += [f"{indent}        h = cs.ft.rec[c, V_HANDLES + {j}]",
+                            f"{indent}        if h >= 0:", f"{indent}            prefetch{k}(s{k}, h)"]
+            return [f"{indent}if cacheable(b, i):", f"{indent}    c = cache_find(cs, b, i)",
+                    f"{indent}    if c >= 0:", *out] if out else []
+        el = g.nodes[name]["element"]
+        if el.lookahead_found is None:
             return []
-        return [f"{indent}i = 0", f"{indent}while i < b.meta[0]:",
-                f"{indent}    if start_node[i] == {index[cache['entry']]} and cacheable(b, i):",
-                f"{indent}        c = cache_find(cs, b, i)",
-                f"{indent}        if c >= 0:", *asks, f"{indent}    i += 1"]
+        return [f"{indent}found{index[name]}(b, i, s{index[name]})"]
+
+    def between(p: int, indent: str) -> list[str]:
+        """Before pass ``p``: ``found`` for every row waiting at one of its stage points."""
+        cases = []
+        for name in asks:
+            body = found(name, indent + "        ") if phase[name] == p else []
+            if body:
+                cases += [f"{indent}    {'elif' if cases else 'if'} start_node[i] == {index[name]}:",
+                          *body]
+        if not cases:
+            return []
+        return [f"{indent}if phase + 1 == {p}:", f"{indent}    i = 0",
+                f"{indent}    while i < b.meta[0]:", *("    " + c for c in cases),
+                f"{indent}        i += 1"]
 
     def store(fate: str, indent: str) -> list[str]:
         """Leaving the region while recording: go to the store block with the fate
@@ -225,6 +282,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                 f"{indent}if kind == 0:",
                 f"{indent}    node = {fate} >> 10",
                 f"{indent}    inp = ({fate} >> 2) & 0xFF",
+                *(park(indent + "    ") if last_phase else []),
                 f"{indent}elif kind == 1:",
                 f"{indent}    b.port[i] = {fate} >> 2",
                 f"{indent}    cexit[{fate} >> 2] += 1",
@@ -233,18 +291,17 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                 f"{indent}    b.port[i] = -1",
                 f"{indent}    node = -1"]
 
-    def goto(src: str | None, target: tuple[str, int], row: str, indent: str) -> list[str]:
+    def goto(src: str, target: tuple[str, int], row: str, indent: str,
+             record: bool = True) -> list[str]:
         dst, dport = target
-        if staged and src in front and dst not in front and dst != G.OUT:
-            park = [f"{indent}start_node[i] = {index[dst]}", f"{indent}start_inp[i] = {dport}",
-                    f"{indent}node = -2"]  # the second pass takes it on from there
-            return park + ([f"{indent}cache_prefetch(cs, b, i)"]
-                           if dst == cache["entry"] else [])
-        leaving = row == "i" and src in region and dst not in region
+        leaving = record and row == "i" and src in region and dst not in region
         if leaving:
             fate = (dport << 2) | 1 if dst == G.OUT else (index[dst] << 10) | (dport << 2)
             return ([f"{indent}if rec:", *store(f"{fate}", indent + "    "), f"{indent}else:"]
-                    + goto(None, target, row, indent + "    "))
+                    + goto(src, target, row, indent + "    ", record=False))
+        if row == "i" and dst != G.OUT and phase[dst] > phase[src]:
+            return [f"{indent}start_node[i] = {index[dst]}", f"{indent}start_inp[i] = {dport}",
+                    *ask(dst, indent), f"{indent}node = -2"]  # a later pass takes it on
         if dst == G.OUT:
             return [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
                     f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]
@@ -325,13 +382,14 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines += store_block(" " * 16)
     if not order:
         lines.append("            node = -1")
-    if staged:
+    if last_phase:
         lines += ["        if node == -1:", "            start_node[i] = -1"]
     lines += ["        i += 1"]
-    if staged:
+    if last_phase:
         lines = ["    phase = 0", "    while True:", *("    " + line for line in lines),
-                 "        if phase == 1:", "            break",
-                 *prefetch_mappings("        "), "        phase = 1", "        i = 0"]
+                 f"        if phase == {last_phase}:", "            break",
+                 *(x for p in range(1, last_phase + 1) for x in between(p, "        ")),
+                 "        phase += 1", "        i = 0"]
     if cache:
         lines.append("    cache_settle(cs, cout)")
     return "\n".join(head + lines + [""])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from elements.element import drop
-from elements.flowtable import W_VALUES, ft_expiry, ft_live, ft_lookup
+from elements.flowtable import W_VALUES, ft_expiry, ft_home, ft_live, ft_lookup
 from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
@@ -182,6 +182,23 @@ def iprewriter_prefetch(s, h):
     prefetch(s.f_rec, h >> 33)
 
 
+@inlined
+def iprewriter_lookahead(b, i, s):
+    """Start fetching the slot where the lookup for row ``i``'s flow starts."""
+    prefetch(s.ft.rec, ft_home(s.ft, b.flow_hash[i]))
+
+
+@inlined
+def iprewriter_lookahead_found(b, i, s):
+    """Find row ``i``'s mapping (its slot is fetched) and start fetching its record."""
+    k = ft_lookup(s.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
+                  b.proto[i], b.timestamp[i])
+    if k >= 0:
+        f = slot_flow(s, k)
+        prefetch(s.f_rec, f)
+        prefetch(s.f_rw, f)
+
+
 class IPRewriterConfig(RewriterConfig):
     tcp_timeout: float = Field(86400, gt=0, description=(
         "Click's TCP_TIMEOUT (s): idle timeout of a TCP flow with data both ways"))
@@ -250,6 +267,8 @@ class IPRewriter(Rewriter):
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
     prefetch = staticmethod(iprewriter_prefetch)
+    lookahead = staticmethod(iprewriter_lookahead)
+    lookahead_found = staticmethod(iprewriter_lookahead_found)
 
     def cache_role(self) -> str:
         """A mapping: once made, every packet of the flow is rewritten the same way."""
