@@ -112,10 +112,11 @@ class Element:
     slot_of: ClassVar[Any] = None
     touch: ClassVar[Any] = None
     prefetch: ClassVar[Any] = None
-    # Optionally ``lookahead(b, i, s)``, njit: start fetching what the kernel will read
-    # first for row i (its flow's table slot, from the annotations). The walk calls it
+    # Optionally ``lookahead(b, i, s, inp)``, njit: start fetching what the kernel will
+    # read first for row i arriving on input ``inp`` (its flow's table slot, from the
+    # annotations; ``elements.flowtable.ft_lookahead``). The walk calls it
     # for the whole batch a pass before the kernel sees it (msh/runtime.py), so that
-    # the misses of many packets overlap; and optionally ``lookahead_found(b, i, s)``,
+    # the misses of many packets overlap; and optionally ``lookahead_found(b, i, s, inp)``,
     # called for each such row just before that pass: look the flow up (its slot is
     # in the caches now) and start fetching what the kernel reads next. Both are hints
     # and change nothing.

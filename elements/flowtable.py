@@ -4,7 +4,9 @@ Open addressing with linear probing over a power-of-two number of slots (twice t
 capacity, so probes stay short); each slot is one int64 record holding the 5-tuple
 key, the slot's state, its expiry and up to five words of the owner's values.
 Entries expire at a packet-time deadline (ns), so trace replays are deterministic; an
-expired entry is reclaimed by the next insert that probes over it. Probing is bounded
+expired entry is reclaimed by the next insert that probes over it. An owner that
+tracks liveness itself (the NAT: an entry lives as long as its mapping) inserts with
+expiry ``FOREVER``, finds with ``ft_find`` and removes its entries. Probing is bounded
 (``MAX_PROBE``): an insert that finds no room is refused and counted. No Python
 objects: the table is a NamedTuple of arrays that kernels take as state. The
 operations are inlined into their callers: a call would pass the arrays by value and
@@ -20,9 +22,11 @@ from typing import NamedTuple
 import numpy as np
 
 from elements.jit import inlined
+from elements.prefetch import prefetch
 
 MAX_PROBE = 64
 EMPTY, USED, DELETED = 0, 1, 2
+FOREVER = np.iinfo(np.int64).max  # the expiry of an entry whose owner removes it itself
 
 # The words of a slot's record: the key, its state and expiry, then the owner's values.
 W_ADDRS = 0  # saddr << 32 | daddr
@@ -95,6 +99,13 @@ def ft_home(ft, h):
 
 
 @inlined
+def ft_lookahead(b, i, s, inp):
+    """The ``lookahead`` of an element whose state ``s`` has a flow table ``s.ft`` that
+    it looks the packet's own 5-tuple up in: fetch the slot where that lookup starts."""
+    prefetch(s.ft.rec, ft_home(s.ft, b.flow_hash[i]))
+
+
+@inlined
 def ft_state(ft, k):
     """EMPTY, USED or DELETED."""
     return ft.rec[k, W_PORTS] & 0xFF
@@ -117,8 +128,9 @@ def ft_set_expiry(ft, k, expiry):
 
 
 @inlined
-def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
-    """The slot of a live entry for this 5-tuple, or -1. ``h`` is its flow hash."""
+def ft_find(ft, h, saddr, daddr, sport, dport, proto):
+    """The slot of the entry for this 5-tuple, expired or not, or -1. ``h`` is its flow
+    hash. (A key is in the table at most once: ``ft_insert`` refreshes a present one.)"""
     mask = ft.rec.shape[0] - 1
     addrs = _addrs(saddr, daddr)
     ports = _ports(sport, dport, proto) | USED
@@ -128,11 +140,18 @@ def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
         if w & 0xFF == EMPTY:
             return -1
         if w == ports and ft.rec[k, W_ADDRS] == addrs:
-            if ft.rec[k, W_EXPIRY] < now:
-                return -1
             return k
         k = (k + 1) & mask
     return -1
+
+
+@inlined
+def ft_lookup(ft, h, saddr, daddr, sport, dport, proto, now):
+    """The slot of a live entry for this 5-tuple, or -1. ``h`` is its flow hash."""
+    k = ft_find(ft, h, saddr, daddr, sport, dport, proto)
+    if k >= 0 and ft.rec[k, W_EXPIRY] < now:
+        return -1
+    return k
 
 
 @inlined

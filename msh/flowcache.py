@@ -126,9 +126,13 @@ def cache_find(cs, b, i):
 
 @inlined
 def cache_prefetch(cs, b, i):
-    """Start fetching the slot where the lookup for row ``i``'s flow starts."""
+    """Start fetching the slot where the lookup for row ``i``'s flow starts: both its
+    cache lines when the entry has two (its mappings' handles are in the second)."""
     if cacheable(b, i):
-        prefetch(cs.ft.rec, ft_home(cs.ft, b.flow_hash[i]))
+        k = ft_home(cs.ft, b.flow_hash[i])
+        prefetch(cs.ft.rec, k)
+        if cs.ft.rec.shape[1] > 8:
+            prefetch(cs.ft.rec[k], 8)
 
 
 @inlined

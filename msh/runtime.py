@@ -131,7 +131,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     edge_bit = {e: k for k, e in enumerate(region_edges(g))}
     phase = stages(g, order)
     last_phase = max(phase.values(), default=0)
-    asks = {n: f"lookahead{index[n]}(b, i, s{index[n]})" for n in order
+    asks = {n: f"lookahead{index[n]}(b, i, s{index[n]}, inp)" for n in order
             if g.nodes[n]["element"].lookahead is not None and phase[n] > 0}
     if cache and phase[cache["entry"]] > 0:
         asks[cache["entry"]] = "cache_prefetch(cs, b, i)"
@@ -242,7 +242,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         el = g.nodes[name]["element"]
         if el.lookahead_found is None:
             return []
-        return [f"{indent}found{index[name]}(b, i, s{index[name]})"]
+        return [f"{indent}found{index[name]}(b, i, s{index[name]}, start_inp[i])"]
 
     def between(p: int, indent: str) -> list[str]:
         """Before pass ``p``: ``found`` for every row waiting at one of its stage points."""
@@ -301,7 +301,8 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                     + goto(src, target, row, indent + "    ", record=False))
         if row == "i" and dst != G.OUT and phase[dst] > phase[src]:
             return [f"{indent}start_node[i] = {index[dst]}", f"{indent}start_inp[i] = {dport}",
-                    *ask(dst, indent), f"{indent}node = -2"]  # a later pass takes it on
+                    f"{indent}inp = {dport}", *ask(dst, indent),
+                    f"{indent}node = -2"]  # a later pass takes it on
         if dst == G.OUT:
             return [f"{indent}b.port[{row}] = {dport}", f"{indent}cexit[{dport}] += 1",
                     f"{indent}node = -1" if row == "i" else f"{indent}start_node[{row}] = -1"]

@@ -12,6 +12,7 @@ from elements.flowtable import (
     FlowTable,
     flowtable_counters,
     ft_insert,
+    ft_lookahead,
     ft_lookup,
     ft_remove,
     ft_set_expiry,
@@ -210,6 +211,7 @@ class L4Gateway(Element):
     drops = ("not_ip", "not_tcp_udp", "fragment", "truncated", "not_for_vip", "no_port",
              "table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(l4gateway_kernel)
+    lookahead = staticmethod(ft_lookahead)
 
     def make_state(self, n_outputs: int) -> GatewayState:
         c = self.config

@@ -11,6 +11,7 @@ from elements.element import Element, ElementConfig, drop
 from elements.flowtable import (
     FlowTable,
     flowtable_counters,
+    ft_home,
     ft_insert,
     ft_live,
     ft_lookup,
@@ -218,6 +219,16 @@ def maglevlb_prefetch(s, h):
     prefetch(s.ft.rec, h >> 32)
 
 
+@inlined
+def maglevlb_lookahead(b, i, s, inp):
+    """Start fetching the slot where row ``i``'s lookup starts, and its value row.
+    (Fetching the other direction's slot too, after a lookup a pass later, measured
+    slower: 143 vs 136 ns a packet on the trace.)"""
+    k = ft_home(s.ft, b.flow_hash[i])
+    prefetch(s.ft.rec, k)
+    prefetch(s.val, k)
+
+
 class MaglevLB(Element):
     """Balance the TCP/UDP flows sent to a virtual address over backend servers by
     Maglev consistent hashing (Eisenbud et al., NSDI'16), keeping each flow on its
@@ -282,6 +293,7 @@ class MaglevLB(Element):
     slot_of = staticmethod(maglevlb_slot_of)
     touch = staticmethod(maglevlb_touch)
     prefetch = staticmethod(maglevlb_prefetch)
+    lookahead = staticmethod(maglevlb_lookahead)
 
     def cache_role(self) -> str:
         """A mapping: once a flow has its backend, every packet of it is rewritten the

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from elements.element import drop
-from elements.flowtable import ft_lookup
 from elements.jit import inlined
 from elements.nat.iprewriter import ip_transport
 from elements.nat.mapping import (
@@ -14,6 +13,7 @@ from elements.nat.mapping import (
     RW_OUT,
     RW_SPORT,
     advance_clock,
+    mapping_lookup,
     new_mapping,
     rewrite_addresses,
     slot_dir,
@@ -57,7 +57,7 @@ def icmppingrewriter_kernel(b, i, s, inp):
     da = rd32(row, l3 + 16)
     now = b.timestamp[i]
     advance_clock(s, now)
-    k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
+    k = mapping_lookup(s, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
             return s.inp[spec, 1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from elements.element import drop
-from elements.flowtable import W_VALUES, ft_expiry, ft_home, ft_live, ft_lookup
+from elements.flowtable import W_VALUES, ft_find, ft_lookahead
 from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
@@ -15,7 +15,10 @@ from elements.nat.mapping import (
     RW_L4D,
     RW_OUT,
     RW_SPORT,
+    T_DEAD,
     advance_clock,
+    mapping_live,
+    mapping_lookup,
     new_mapping,
     rewrite_addresses,
     slot_dir,
@@ -108,7 +111,7 @@ def iprewriter_kernel(b, i, s, inp):
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
     advance_clock(s, now)
-    k = ft_lookup(s.ft, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
+    k = mapping_lookup(s, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
             return s.inp[spec, 1]
@@ -159,12 +162,12 @@ def iprewriter_slot_of(s):
 def iprewriter_touch(s, h, b, i):
     """What the kernel does to mapping state for a packet of the flow of handle ``h``
     that the decision cache serves (a TCP/UDP first fragment with its whole header):
-    the flow's state (FIN, RST, payload) and clocks. -1 when the mapping is gone (its
-    slot expired, or holds another mapping's entry now)."""
+    the flow's state (FIN, RST, payload) and clocks. -1 when the mapping is gone (it
+    died, or its slot holds another mapping's entry now)."""
     now = b.timestamp[i]
     k = h & 0xFFFFFFFF
     v = h >> 32
-    if not ft_live(s.ft, k, now) or s.ft.rec[k, W_VALUES] != v:
+    if s.ft.rec[k, W_VALUES] != v or not mapping_live(s, k, now):
         return -1
     f = v >> 1
     l3 = b.l3[i]
@@ -172,7 +175,7 @@ def iprewriter_touch(s, h, b, i):
     advance_clock(s, now)
     update_state(b, i, s, f, v & 1, b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
-    return ft_expiry(s.ft, k)
+    return s.f_rec[f, T_DEAD] - 1
 
 
 @inlined
@@ -183,16 +186,10 @@ def iprewriter_prefetch(s, h):
 
 
 @inlined
-def iprewriter_lookahead(b, i, s):
-    """Start fetching the slot where the lookup for row ``i``'s flow starts."""
-    prefetch(s.ft.rec, ft_home(s.ft, b.flow_hash[i]))
-
-
-@inlined
-def iprewriter_lookahead_found(b, i, s):
+def iprewriter_lookahead_found(b, i, s, inp):
     """Find row ``i``'s mapping (its slot is fetched) and start fetching its record."""
-    k = ft_lookup(s.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
-                  b.proto[i], b.timestamp[i])
+    k = ft_find(s.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
+                b.proto[i])
     if k >= 0:
         f = slot_flow(s, k)
         prefetch(s.f_rec, f)
@@ -267,7 +264,7 @@ class IPRewriter(Rewriter):
     slot_of = staticmethod(iprewriter_slot_of)
     touch = staticmethod(iprewriter_touch)
     prefetch = staticmethod(iprewriter_prefetch)
-    lookahead = staticmethod(iprewriter_lookahead)
+    lookahead = staticmethod(ft_lookahead)
     lookahead_found = staticmethod(iprewriter_lookahead_found)
 
     def cache_role(self) -> str:

@@ -31,14 +31,14 @@ from typing import NamedTuple
 import numpy as np
 
 from elements.flowtable import (
+    FOREVER,
     ST_INSERT_FAILURES,
     USED,
     W_VALUES,
     FlowTable,
+    ft_find,
     ft_insert,
-    ft_lookup,
     ft_remove,
-    ft_set_expiry,
     ft_state,
     make_flowtable,
     records,
@@ -198,6 +198,25 @@ def advance_clock(st, now):
 
 
 @inlined
+def mapping_lookup(st, h, saddr, daddr, sport, dport, proto, now):
+    """The table slot of a live mapping's entry for this 5-tuple, or -1. An entry
+    lives as long as its mapping: the table keeps it ``FOREVER`` and ``destroy``
+    removes it, so that a packet's refresh writes the mapping's record alone, not
+    both its entries' slots (a cache miss for the other direction's)."""
+    k = ft_find(st.ft, h, saddr, daddr, sport, dport, proto)
+    if k >= 0 and not mapping_live(st, k, now):
+        return -1
+    return k
+
+
+@inlined
+def mapping_live(st, k, now):
+    """Table slot ``k`` holds an entry of a mapping that is alive at ``now``."""
+    v = st.ft.rec[k, W_VALUES]
+    return ft_state(st.ft, k) == USED and v >= 0 and st.f_rec[v >> 1, T_DEAD] > now
+
+
+@inlined
 def touch(st, f, now):
     """Restart flow ``f``'s clocks after a packet at ``now`` (Click's change_expiry)."""
     cls = proto_class(st.f_rec[f, F_PROTO])
@@ -206,10 +225,7 @@ def touch(st, f, now):
     dead = now + (max(g, t))
     st.f_rec[f, T_BEXP] = now + t
     st.f_rec[f, T_GEXP] = now + g
-    st.f_rec[f, T_DEAD] = dead
-    # the table's entries live while expiry >= now
-    ft_set_expiry(st.ft, st.f_rec[f, F_SLOT + 0], dead - 1)
-    ft_set_expiry(st.ft, st.f_rec[f, F_SLOT + 1], dead - 1)
+    st.f_rec[f, T_DEAD] = dead  # and so its table entries (``mapping_lookup``)
 
 
 @inlined
@@ -269,7 +285,7 @@ def reply_free(st, proto, icmp, saddr, daddr, sport, dport, now):
     if icmp:
         sport = (dport + 1) & 0xFFFF
     h = flow_hash5(saddr, daddr, sport, dport, proto)
-    return ft_lookup(st.ft, h, saddr, daddr, sport, dport, proto, now) < 0
+    return mapping_lookup(st, h, saddr, daddr, sport, dport, proto, now) < 0
 
 
 @inlined
@@ -350,7 +366,7 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
     if nd == s and ns == d and ndp == sp and nsp == dp:
         return _fail(st, spec)  # the reply key would be the forward key
     hr = flow_hash5(nd, ns, ndp, nsp, proto)
-    old = ft_lookup(st.ft, hr, nd, ns, ndp, nsp, proto, now)
+    old = mapping_lookup(st, hr, nd, ns, ndp, nsp, proto, now)
     if old >= 0:  # as Click: a mapping owning this reply key is replaced
         destroy(st, slot_flow(st, old))
     cls = proto_class(proto)
@@ -364,10 +380,10 @@ def add_mapping(st, spec, proto, icmp, s, d, sp, dp, ns, nd, nsp, ndp, fout, rou
                 return _fail(st, spec)
             destroy(st, v)
     dead = now + (max(g, t0))
-    kf = ft_insert(st.ft, flow_hash5(s, d, sp, dp, proto), s, d, sp, dp, proto, now, dead - 1)
+    kf = ft_insert(st.ft, flow_hash5(s, d, sp, dp, proto), s, d, sp, dp, proto, now, FOREVER)
     if kf < 0:
         return _fail(st, spec)
-    kr = ft_insert(st.ft, hr, nd, ns, ndp, nsp, proto, now, dead - 1)
+    kr = ft_insert(st.ft, hr, nd, ns, ndp, nsp, proto, now, FOREVER)
     if kr < 0:
         ft_remove(st.ft, kf)
         return _fail(st, spec)
