@@ -174,6 +174,11 @@ class Element:
         they overlap what it reads? (CheckIPHeader: yes, for ``keeps_ip_valid``.)"""
         return False
 
+    def looks_ahead(self) -> bool:
+        """The walk should call this element's ``lookahead``: it has one, and (for a
+        flow-table element, which overrides this) its table is too big to stay cached."""
+        return self.lookahead is not None
+
     def cache_role(self) -> str | None:
         """How the decision cache may treat this element: ``"verdict"`` when its output
         port and writes depend only on the packet's 5-tuple (and config); ``"mapping"``

@@ -92,14 +92,14 @@ def _fingerprint(fns) -> str:
 def stages(g: nx.MultiDiGraph, order: list[str]) -> dict[str, int]:
     """The pass of the walk in which each element runs: the number of *stage points* at
     or before it. A stage point is the cached region's entry or an element outside the
-    region with a ``lookahead``; every element after one runs a pass later, so each
-    element runs in one pass and passes never go back along an edge. All 0 (one pass)
-    when an element that fans out would run before the last pass: its clones are
-    walked at the end of the batch, after the rows of a later pass."""
+    region that looks ahead (``looks_ahead``); every element after one runs a pass
+    later, so each element runs in one pass and passes never go back along an edge.
+    All 0 (one pass) when an element that fans out would run before the last pass:
+    its clones are walked at the end of the batch, after the rows of a later pass."""
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()
     points = [n for n in order if n == (cache or {}).get("entry") or (
-        n not in region and g.nodes[n]["element"].lookahead is not None)]
+        n not in region and g.nodes[n]["element"].looks_ahead())]
     reach = [nx.descendants(g, p) | {p} for p in points]
     phase = {n: sum(n in r for r in reach) for n in order}
     last = max(phase.values(), default=0)
@@ -132,7 +132,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     phase = stages(g, order)
     last_phase = max(phase.values(), default=0)
     asks = {n: f"lookahead{index[n]}(b, i, s{index[n]}, inp)" for n in order
-            if g.nodes[n]["element"].lookahead is not None and phase[n] > 0}
+            if g.nodes[n]["element"].looks_ahead() and phase[n] > 0}
     if cache and phase[cache["entry"]] > 0:
         asks[cache["entry"]] = "cache_prefetch(cs, b, i)"
     lines = [

@@ -17,6 +17,7 @@ from elements.flowtable import (
     ft_remove,
     ft_set_expiry,
     make_flowtable,
+    worth_lookahead,
     zeroed,
 )
 from elements.jit import inlined
@@ -212,6 +213,10 @@ class L4Gateway(Element):
              "table_full", "tuple_conflict", "no_flow")
     kernel = staticmethod(l4gateway_kernel)
     lookahead = staticmethod(ft_lookahead)
+
+    def looks_ahead(self) -> bool:
+        """Its table (two entries a connection) is too big to stay cached."""
+        return worth_lookahead(2 * self.config.capacity)
 
     def make_state(self, n_outputs: int) -> GatewayState:
         c = self.config

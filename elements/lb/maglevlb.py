@@ -18,6 +18,7 @@ from elements.flowtable import (
     ft_remove,
     ft_set_expiry,
     make_flowtable,
+    worth_lookahead,
     zeroed,
 )
 from elements.jit import inlined
@@ -299,6 +300,10 @@ class MaglevLB(Element):
         """A mapping: once a flow has its backend, every packet of it is rewritten the
         same way while its entry lives."""
         return "mapping"
+
+    def looks_ahead(self) -> bool:
+        """Its table (two entries a flow) is too big to stay cached."""
+        return worth_lookahead(2 * self.config.capacity)
 
     def make_state(self, n_outputs: int) -> MaglevState:
         c = self.config

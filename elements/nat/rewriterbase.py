@@ -9,6 +9,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from elements.element import Element, ElementConfig
+from elements.flowtable import worth_lookahead
 from elements.nat.mapping import make_rewriter_state, rewriter_counters
 from elements.nat.rewriterspec import check_outputs, parse_input_specs
 
@@ -42,6 +43,10 @@ class Rewriter(Element, register=False):
     def timeouts(self) -> list[list[float]]:
         """Seconds per class (TCP, UDP, ICMP): base, data/streaming, done, guarantee."""
         raise NotImplementedError
+
+    def looks_ahead(self) -> bool:
+        """Its table (two entries a mapping) is too big to stay cached."""
+        return self.lookahead is not None and worth_lookahead(2 * self.config.capacity, 1)
 
     def make_state(self, n_outputs: int):
         from elements.nat.refnat import RefRewriter
