@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from msh import graph as G
+from msh import runtime
 from msh.chain import Chain
 from msh.passes import PIPELINE, compose_chain
 from msh.passes.cache_flows import MIN_MAPPINGS
@@ -168,4 +169,14 @@ def explain(plan: Plan) -> str:
     c = plan.cost()
     for key in ("parses", "table_lookups", "stage_crossings", "elements"):
         lines.append(f"  per packet {key}: naive {c['naive'][key]}, msh {c['msh'][key]}")
+    for label, g in (("naive", plan.naive), ("msh", plan.graph)):
+        order = [n for n, el in G.elements(g) if not el.source]
+        phase = runtime.stages(g, order)
+        entry = g.graph.get("cache", {}).get("entry")
+        ahead = [f"the decision cache (before {n})" if n == entry else n
+                 for n in runtime.stage_points(g, order) if phase[n] > 0]
+        lines.append(f"  walk ({label}): {max(phase.values(), default=0) + 1} pass(es) over"
+                     f" each batch, looking ahead for: {', '.join(ahead) or 'nothing'}")
+    lines.append("    why: a pass asks the CPU for the flow state the next stage point reads"
+                 " (its cache entry or table slot), so the misses of a batch overlap")
     return "\n".join(lines)

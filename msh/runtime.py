@@ -89,6 +89,14 @@ def _fingerprint(fns) -> str:
     return digest.hexdigest()[:16]
 
 
+def stage_points(g: nx.MultiDiGraph, order: list[str]) -> list[str]:
+    """The elements the walk looks ahead for (see ``stages``), in ``order``."""
+    cache = g.graph.get("cache")
+    region = set(cache["nodes"]) if cache else set()
+    return [n for n in order if n == (cache or {}).get("entry") or (
+        n not in region and g.nodes[n]["element"].looks_ahead())]
+
+
 def stages(g: nx.MultiDiGraph, order: list[str]) -> dict[str, int]:
     """The pass of the walk in which each element runs: the number of *stage points* at
     or before it. A stage point is the cached region's entry or an element outside the
@@ -96,11 +104,7 @@ def stages(g: nx.MultiDiGraph, order: list[str]) -> dict[str, int]:
     later, so each element runs in one pass and passes never go back along an edge.
     All 0 (one pass) when an element that fans out would run before the last pass:
     its clones are walked at the end of the batch, after the rows of a later pass."""
-    cache = g.graph.get("cache")
-    region = set(cache["nodes"]) if cache else set()
-    points = [n for n in order if n == (cache or {}).get("entry") or (
-        n not in region and g.nodes[n]["element"].looks_ahead())]
-    reach = [nx.descendants(g, p) | {p} for p in points]
+    reach = [nx.descendants(g, p) | {p} for p in stage_points(g, order)]
     phase = {n: sum(n in r for r in reach) for n in order}
     last = max(phase.values(), default=0)
     if any(g.nodes[n]["element"].fanout and phase[n] < last for n in order):

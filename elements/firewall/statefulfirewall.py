@@ -17,10 +17,12 @@ from elements.element import Element, ElementConfig, drop
 from elements.flowtable import (
     FlowTable,
     flowtable_counters,
+    ft_home,
     ft_insert,
     ft_lookup,
     ft_set_expiry,
     make_flowtable,
+    worth_lookahead,
     zeroed,
 )
 from elements.ip import iprules
@@ -36,6 +38,7 @@ from elements.lb.l4rewrite import (
     ref_l4_status,
 )
 from elements.net import IP_PROTO_TCP, flow_hash5
+from elements.prefetch import prefetch
 
 # Connection states (``FirewallState.conn``).
 NONE, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT, TIME_WAIT, CLOSED, OPEN = range(8)
@@ -181,6 +184,18 @@ def fw_known(b, i, s):
 
 
 @inlined
+def fw_lookahead(b, i, s, inp):
+    """Start fetching the slot where row ``i``'s lookup starts (keyed by the outbound
+    5-tuple, so reversed for a packet from outside) and its connection state."""
+    h = b.flow_hash[i]
+    if inp == 1:
+        h = flow_hash5(b.daddr[i], b.saddr[i], b.dport[i], b.sport[i], b.proto[i])
+    k = ft_home(s.ft, h)
+    prefetch(s.ft.rec, k)
+    prefetch(s.conn, k)
+
+
+@inlined
 def fw_open(b, i, s):
     """Track the connection this allowed outbound packet opens."""
     now = b.timestamp[i]
@@ -303,10 +318,15 @@ class StatefulFirewall(Element):
     drops = ("not_ip", "fragment", "truncated", "denied", "no_connection", "bad_state",
              "table_full")
     kernel = None  # generated per rule list by make_state
+    lookahead = staticmethod(fw_lookahead)
 
     def compiled(self) -> list[tuple[iprules.Expr, int]]:
         return [(expr, -1 if action == iprules.DROP else 0)
                 for action, expr in map(iprules.parse_filter_rule, self.config.rules)]
+
+    def looks_ahead(self) -> bool:
+        """Its table is too big to stay cached."""
+        return worth_lookahead(self.config.capacity)
 
     def make_state(self, n_outputs: int) -> FirewallState:
         rules = iprules.KernelWriter(self.compiled(), -1, -1).source()
