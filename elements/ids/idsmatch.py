@@ -163,11 +163,14 @@ def _scan(s, data, start, end, off, states, row, proto, saddr, daddr, sport, dpo
     ci = s.ac[1]
     st0 = states[0]
     st1 = states[1]
+    out0 = cs.dims[1]
+    out1 = ci.dims[1]
     for p in range(start, end):
         x = data[p]
-        st0 = cs.table[st0 + cs.cls[x]]
-        st1 = ci.table[st1 + ci.cls[x]]
-        if st0 < cs.dims[1] and st1 < ci.dims[1]:
+        # unsigned indices: numba adds no negative-index wrap to the load chain
+        st0 = cs.table[np.uint64(st0 + cs.cls[x])]
+        st1 = ci.table[np.uint64(st1 + ci.cls[x])]
+        if st0 < out0 and st1 < out1:
             continue
         for w in range(2):
             a = s.ac[w]
