@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from elements.element import drop
-from elements.flowtable import W_VALUES, ft_find, ft_lookahead
+from elements.flowtable import ft_find, ft_lookahead
 from elements.jit import inlined
 from elements.nat.mapping import (
     F_STATE,
+    HANDLE_BITS,
     M_LAST,
     RW_DPORT,
     RW_HASH,
@@ -17,7 +18,8 @@ from elements.nat.mapping import (
     RW_SPORT,
     T_DEAD,
     advance_clock,
-    mapping_live,
+    handle_mapping,
+    mapping_handle,
     mapping_lookup,
     new_mapping,
     rewrite_addresses,
@@ -146,15 +148,14 @@ def iprewriter_kernel(b, i, s, inp):
     else:
         b.flow_hash[i] = flow_hash5(b.saddr[i], b.daddr[i], b.sport[i], b.dport[i], proto)
     touch(s, f, now)
-    s.misc[M_LAST] = (s.ft.rec[k, W_VALUES] << 32) | k
+    s.misc[M_LAST] = mapping_handle(s, f, d)
     return rw[RW_OUT]
 
 
 @inlined
 def iprewriter_slot_of(s):
-    """The decision cache's handle on the mapping the last packet used, -1 for none:
-    its table slot and what the slot held (mapping and direction), so that a refresh
-    reads the slot and the mapping's record at once."""
+    """The decision cache's handle on the mapping the last packet used, -1 for none
+    (``mapping_handle``)."""
     return s.misc[M_LAST]
 
 
@@ -163,26 +164,23 @@ def iprewriter_touch(s, h, b, i):
     """What the kernel does to mapping state for a packet of the flow of handle ``h``
     that the decision cache serves (a TCP/UDP first fragment with its whole header):
     the flow's state (FIN, RST, payload) and clocks. -1 when the mapping is gone (it
-    died, or its slot holds another mapping's entry now)."""
+    died, or was destroyed). Reads and writes the mapping's record alone."""
     now = b.timestamp[i]
-    k = h & 0xFFFFFFFF
-    v = h >> 32
-    if s.ft.rec[k, W_VALUES] != v or not mapping_live(s, k, now):
+    f, d = handle_mapping(s, h, now)
+    if f < 0:
         return -1
-    f = v >> 1
     l3 = b.l3[i]
     hl = (b.data[i, l3] & 0x0F) * 4
     advance_clock(s, now)
-    update_state(b, i, s, f, v & 1, b.proto[i], l3, hl, l3 + hl)
+    update_state(b, i, s, f, d, b.proto[i], l3, hl, l3 + hl)
     touch(s, f, now)
     return s.f_rec[f, T_DEAD] - 1
 
 
 @inlined
 def iprewriter_prefetch(s, h):
-    """Start fetching what ``iprewriter_touch`` reads first: the slot and the record."""
-    prefetch(s.ft.rec, h & 0xFFFFFFFF)
-    prefetch(s.f_rec, h >> 33)
+    """Start fetching what ``iprewriter_touch`` reads: the mapping's record."""
+    prefetch(s.f_rec, h & ((1 << HANDLE_BITS) - 1))
 
 
 @inlined

@@ -118,7 +118,7 @@ def make_rewriter_state(specs: list[InputSpec], capacity: int, timeouts_s: list[
     misc = np.zeros(8, np.int64)
     misc[M_FREE_TOP] = capacity
     misc[M_CAPACITY] = capacity
-    misc[M_LAST] = -1  # the table slot the last packet used (the decision cache reads it)
+    misc[M_LAST] = -1  # the handle on the mapping the last packet used (``mapping_handle``)
     misc[M_DST_ANNO] = int(dst_anno)
     misc[M_NOW] = np.iinfo(np.int64).min
     return RewriterState(
@@ -197,6 +197,27 @@ def advance_clock(st, now):
     st.misc[M_NOW] = max(st.misc[M_NOW], now)
 
 
+HANDLE_BITS = 26  # a mapping's number fits (``RewriterConfig.capacity`` <= 2**26)
+
+
+@inlined
+def mapping_handle(st, f, d):
+    """The decision cache's handle on mapping ``f`` as seen in direction ``d``: its
+    creation number, direction and number. It names the mapping alone, so a refresh
+    reads only the mapping's record; a destroyed or reused record has another
+    creation number (``destroy``)."""
+    return (st.f_rec[f, T_BORN] << (HANDLE_BITS + 1)) | (np.int64(d) << HANDLE_BITS) | f
+
+
+@inlined
+def handle_mapping(st, h, now):
+    """(mapping, direction) of handle ``h``, mapping -1 when it is gone or dead."""
+    f = h & ((1 << HANDLE_BITS) - 1)
+    if st.f_rec[f, T_BORN] != h >> (HANDLE_BITS + 1) or st.f_rec[f, T_DEAD] <= now:
+        return -1, 0
+    return f, (h >> HANDLE_BITS) & 1
+
+
 @inlined
 def mapping_lookup(st, h, saddr, daddr, sport, dport, proto, now):
     """The table slot of a live mapping's entry for this 5-tuple, or -1. An entry
@@ -237,6 +258,7 @@ def destroy(st, f):
             ft_remove(st.ft, k)
             st.ft.rec[k, W_VALUES] = -1
     st.f_alloc[f] = 0
+    st.f_rec[f, T_BORN] = -1  # no decision-cache handle on it matches any more
     st.inp_count[st.f_input[f]] -= 1
     st.misc[M_COUNT] -= 1
     st.free[st.misc[M_FREE_TOP]] = f

@@ -121,3 +121,25 @@ def test_shipped_chain_on_many_flows(path):
     plan, msh = assert_equivalent(lambda: load_chain(path), frames, stamps, batch=256)
     if plan.graph.graph.get("cache"):
         assert msh.counters.cache["hits"] > 0
+
+
+def test_a_hit_whose_mapping_was_evicted_walks_again():
+    """A NAT of two mappings: the third flow evicts the first, whose decision-cache
+    entry still stands; the first flow's next packet must not replay the evicted
+    mapping (port 5000) but get a new one (5003, ports handed out in turn), as the
+    naive chain does."""
+    def tiny_nat_chain() -> Chain:
+        return Chain("fw-nat-lb-tiny", [
+            Middlebox("fw", load(ROOT / "graphs/firewall.yaml")),
+            Middlebox("nat", load(ROOT / "graphs/nat.yaml",
+                                  {"ports": "5000-5007#", "capacity": 2})),
+            Middlebox("lb", load(ROOT / "graphs/lb.yaml",
+                                 {"vip": "192.168.1.0", "vip_prefix": 24, "vport": None})),
+        ])
+    flows = [0, 1, 5, 0]  # 10 s apart: past the 5 s guarantee, so the oldest is evicted
+    frames = [flow_frame(f, "A", 10) for f in flows]
+    stamps = [10 * SEC * (k + 1) for k in range(len(flows))]
+    plan, msh = assert_equivalent(tiny_nat_chain, frames, stamps, batch=1)
+    sports = [Ether(f)[TCP].sport for port, f in msh.outputs if port == 0]
+    assert sports == [5000, 5001, 5002, 5003]
+    assert msh.counters.cache["hits"] == 0  # the first flow's entry was refused
