@@ -139,7 +139,7 @@ def test_a_hit_whose_mapping_was_evicted_walks_again():
     flows = [0, 1, 5, 0]  # 10 s apart: past the 5 s guarantee, so the oldest is evicted
     frames = [flow_frame(f, "A", 10) for f in flows]
     stamps = [10 * SEC * (k + 1) for k in range(len(flows))]
-    plan, msh = assert_equivalent(tiny_nat_chain, frames, stamps, batch=1)
+    _, msh = assert_equivalent(tiny_nat_chain, frames, stamps, batch=1)
     sports = [Ether(f)[TCP].sport for port, f in msh.outputs if port == 0]
     assert sports == [5000, 5001, 5002, 5003]
     assert msh.counters.cache["hits"] == 0  # the first flow's entry was refused
