@@ -93,7 +93,8 @@ def stage_points(g: nx.MultiDiGraph, order: list[str]) -> list[str]:
     """The elements the walk looks ahead for (see ``stages``), in ``order``."""
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()
-    return [n for n in order if n == (cache or {}).get("entry") or (
+    entry = cache["entry"] if cache else None
+    return [n for n in order if n == entry or (
         n not in region and g.nodes[n]["element"].looks_ahead())]
 
 
@@ -120,7 +121,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     entry, replays a hit, and records the fate of a miss as it leaves the region.
     The walk goes over the batch in passes (``stages``), as VPP's nodes do: a pass
     takes every packet up to the next *stage point* (the region entry, or an element
-    with a ``lookahead``) and asks the CPU for what that element will read first (the
+    that looks ahead) and asks the CPU for what that element will read first (the
     flow's cache entry and then the mapping state of each hit, or the flow's table
     slot), so that the next pass finds it in the core's caches instead of stalling on
     each packet in turn. Every element runs in one pass, so it still sees the packets
@@ -133,12 +134,13 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     mappings = [n for n in cache["nodes"] if g.nodes[n]["element"].cache_role() == "mapping"] \
         if cache else []
     edge_bit = {e: k for k, e in enumerate(region_edges(g))}
+    entry = cache["entry"] if cache else None
     phase = stages(g, order)
     last_phase = max(phase.values(), default=0)
-    asks = {n: f"lookahead{index[n]}(b, i, s{index[n]}, inp)" for n in order
-            if g.nodes[n]["element"].looks_ahead() and phase[n] > 0}
-    if cache and phase[cache["entry"]] > 0:
-        asks[cache["entry"]] = "cache_prefetch(cs, b, i)"
+    # what the walk asks for at each stage point that is not in the first pass
+    asks = {n: "cache_prefetch(cs, b, i)" if n == entry else
+            f"lookahead{index[n]}(b, i, s{index[n]}, inp)"
+            for n in stage_points(g, order) if phase[n] > 0}
     lines = [
         "import numpy as np",
         "from numba import njit",
@@ -152,7 +154,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     kernels += [f for n in mappings for f in (g.nodes[n]["element"].slot_of,
                                                    g.nodes[n]["element"].touch,
                                                    g.nodes[n]["element"].prefetch) if f]
-    kernels += [f for n in asks if n != (cache or {}).get("entry") for f in (
+    kernels += [f for n in asks if n != entry for f in (
         g.nodes[n]["element"].lookahead, g.nodes[n]["element"].lookahead_found) if f]
     lines += [f"# kernels: {_fingerprint(kernels)}", ""]
     for name in order:
@@ -163,7 +165,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         if name in mappings:
             lines += [_import(el.slot_of, f"slot_of{k}"), _import(el.touch, f"touch{k}")]
             lines += [_import(el.prefetch, f"prefetch{k}")] if el.prefetch else []
-        if name in asks and name != (cache or {}).get("entry"):
+        if name in asks and name != entry:
             lines.append(_import(el.lookahead, f"lookahead{k}"))
             if el.lookahead_found is not None:
                 lines.append(_import(el.lookahead_found, f"found{k}"))
@@ -234,7 +236,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         """For a row waiting at stage point ``name``, whose first read was asked for a
         pass ago: find what it leads to and ask for that (the state of the mappings a
         cached flow will touch; an element's ``lookahead_found``)."""
-        if cache and name == cache["entry"]:
+        if name == entry:
             out = []
             for j, m in enumerate(mappings):
                 k = index[m]
@@ -357,7 +359,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             lines.append(f"{ind}cout[{k}, 0] += 1")
             lines += goto(name, succ[0], "i", ind)
             continue
-        if cache and name == cache["entry"]:
+        if name == entry:
             lines += lookup(ind)
         lines += step(k, ind)
         lines.append(f"{ind}r = k{k}(b, i, s{k}, inp)")

@@ -225,16 +225,10 @@ def mapping_lookup(st, h, saddr, daddr, sport, dport, proto, now):
     removes it, so that a packet's refresh writes the mapping's record alone, not
     both its entries' slots (a cache miss for the other direction's)."""
     k = ft_find(st.ft, h, saddr, daddr, sport, dport, proto)
-    if k >= 0 and not mapping_live(st, k, now):
+    if k < 0:
         return -1
-    return k
-
-
-@inlined
-def mapping_live(st, k, now):
-    """Table slot ``k`` holds an entry of a mapping that is alive at ``now``."""
-    v = st.ft.rec[k, W_VALUES]
-    return ft_state(st.ft, k) == USED and v >= 0 and st.f_rec[v >> 1, T_DEAD] > now
+    v = st.ft.rec[k, W_VALUES]  # the mapping and direction of the entry
+    return k if v >= 0 and st.f_rec[v >> 1, T_DEAD] > now else -1
 
 
 @inlined
