@@ -48,12 +48,15 @@ class Rewriter(Element, register=False):
         """Its table (two entries a mapping) is too big to stay cached."""
         return self.lookahead is not None and worth_lookahead(2 * self.config.capacity, 1)
 
+    def check_connections(self, n_inputs: int, n_outputs: int) -> None:
+        check_outputs(parse_input_specs(self.config.inputs), max(n_outputs, 1))
+
     def make_state(self, n_outputs: int):
         from elements.nat.refnat import RefRewriter
 
         c = self.config
         specs = parse_input_specs(c.inputs)
-        check_outputs(specs, max(n_outputs, 1), self.kind())
+        check_outputs(specs, max(n_outputs, 1))
         self._ref = RefRewriter(specs, c.capacity, self.timeouts(), c.dst_anno, c.seed,
                                 icmp=self.icmp)
         return make_rewriter_state(specs, c.capacity, self.timeouts(), c.dst_anno, c.seed)

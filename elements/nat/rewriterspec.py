@@ -190,10 +190,10 @@ def parse_input_specs(texts: list[str]) -> list[InputSpec]:
     return specs
 
 
-def check_outputs(specs: list[InputSpec], n_outputs: int, kind: str) -> None:
+def check_outputs(specs: list[InputSpec], n_outputs: int) -> None:
     """Click refuses a spec naming an output port the element does not have."""
     for k, spec in enumerate(specs):
         bad = [o for o in spec.outputs if o >= n_outputs]
         if bad:
-            raise ValueError(f"{kind}: inputs[{k}]: output port {bad[0]} out of range"
+            raise ValueError(f"inputs[{k}]: output port {bad[0]} out of range"
                              f" (the element has {n_outputs} connected outputs)")

@@ -69,7 +69,7 @@ def test_offsets_are_from_the_packet_head():
     ("12 0800", ("expected [!]OFFSET/VALUE[%MASK], found '12' at column 1; did you forget the "
                 "'/'? e.g. '12/0800'")),
     ("", "empty pattern; use '-' to match every packet"),
-    ("2000/0000", "clause '2000/0000' at column 1 reaches past the largest frame (1920 bytes)"),
+    ("2000/0000", "clause '2000/0000' at column 1 reaches past the largest frame (1984 bytes)"),
 ])
 def test_errors(pattern, message):
     with pytest.raises(ValidationError) as exc:
