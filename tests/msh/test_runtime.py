@@ -16,7 +16,7 @@ from elements.batch import ANNOTATIONS, PORT_HELD, clone_row
 from elements.element import HELD, lookup
 from elements.io.pcapfile import PcapFeed
 from msh import graph as G
-from msh.runtime import Program, stages
+from msh.runtime import PASS_ROWS, Program, stages
 from msh.trace import default_trace
 from msh.yamlgraph import load
 
@@ -105,9 +105,11 @@ elements:
     config: {vip: 192.168.1.0, vip_prefix: 24, backends: [{addr: 10.9.0.1}, {addr: 10.9.0.2}]}
   gw: {kind: L4Gateway, config: {vip: 10.9.0.1, vport: 80, backend: 10.8.0.1,
                                  backend_port: 8080, source: 10.8.0.2}}
+  tee: {kind: Tee}
   bad: {kind: Discard}
 connections:
-  - in -> check -> nat_a -> nat_b -> lb -> gw -> out
+  - in -> check -> nat_a -> nat_b -> lb -> gw -> tee -> out
+  - tee[1] -> [3]out
   - check[1] -> bad
   - in[1] -> [1]lb[1] -> [1]out
   - in[2] -> [1]gw[1] -> [2]out
@@ -116,9 +118,10 @@ connections:
 
 def test_passes_keep_each_element_in_batch_order(tmp_path):
     """Four stage points in a row (two NATs whose small port ranges run out, a
-    balancer, a gateway): the walk runs in five passes, and every element still sees
-    the rows in batch order -- the same bytes, fates and counts as one packet at a
-    time."""
+    balancer, a gateway) and a Tee in the last pass: the walk runs in five passes,
+    ``PASS_ROWS`` rows at a time, and every element still sees the rows in batch order
+    (the Tee's clones after them) -- the same bytes, fates and counts as one packet at
+    a time."""
     path = tmp_path / "staged.yaml"
     path.write_text(STAGED)
     generated, oracle = Program(load(path), 512), Program(load(path), 512)
@@ -137,6 +140,7 @@ def test_passes_keep_each_element_in_batch_order(tmp_path):
     assert np.array_equal(generated.counters.out, oracle.counters.out)
     assert np.array_equal(generated.counters.drops, oracle.counters.drops)
     assert generated.counters.drops.sum() > 0  # port exhaustion and the gateway's VIP
+    assert generated.counters.exits[3] > 0 and ROWS > 2 * PASS_ROWS  # clones, chunks
 
 
 def test_passes_follow_edges_and_skip_fanout():
