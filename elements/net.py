@@ -80,21 +80,28 @@ def sum16(row, off, n):
 
 
 @inlined
+def _fold16(s):
+    """One end-around-carry step: the same one's-complement value, 16 bits fewer."""
+    return (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
+
+
+@inlined
 def fold(s):
-    """Fold a one's-complement sum to 16 bits and complement it: the checksum field."""
+    """Fold a one's-complement sum to 16 bits and complement it: the checksum field.
+    A fixed number of steps, enough for any uint64 (< 2**33, < 2**18, <= 0xFFFF + 3,
+    <= 0xFFFF), and so no loop whose trip count the branch predictor must guess: each
+    step leaves a sum below 2**16 unchanged, so the result is the loop's."""
     s = np.uint64(s)
-    while s >> 16:
-        s = (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
-    return np.uint32(~s & 0xFFFF)
+    s = (s & np.uint64(0xFFFFFFFF)) + (s >> np.uint64(32))
+    return np.uint32(~_fold16(_fold16(_fold16(s))) & 0xFFFF)
 
 
 @inlined
 def cksum_update16(check, old, new):
-    """RFC 1624 incremental update of checksum ``check`` when a 16-bit word changes."""
+    """RFC 1624 incremental update of checksum ``check`` when a 16-bit word changes.
+    Three 16-bit terms sum below 2**18: two folding steps reduce it (see ``fold``)."""
     s = np.uint64((~check) & 0xFFFF) + np.uint64((~old) & 0xFFFF) + np.uint64(new & 0xFFFF)
-    while s >> 16:
-        s = (s & np.uint64(0xFFFF)) + (s >> np.uint64(16))
-    return np.uint32(~s & 0xFFFF)
+    return np.uint32(~_fold16(_fold16(s)) & 0xFFFF)
 
 
 @inlined
