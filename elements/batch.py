@@ -54,7 +54,7 @@ class Batch(NamedTuple):
     daddr: np.ndarray  # uint32: IPv4 destination, host order
     sport: np.ndarray  # uint16
     dport: np.ndarray  # uint16
-    flow_hash: np.ndarray  # uint32: hash of the 5-tuple
+    flow_hash: np.ndarray  # uint32: flow_hash5 of the 5-tuple annotations (set with them)
     paint: np.ndarray  # uint8: Click's PAINT annotation
     dst_anno: np.ndarray  # uint32: Click's DST_IP annotation (next hop)
     port: np.ndarray  # int32: fate, an output port >= 0 or PORT_DROPPED

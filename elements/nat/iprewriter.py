@@ -44,6 +44,7 @@ from elements.net import (
     ip_room,
     rd16,
     rd32,
+    tuple_hash,
     wr16,
 )
 from elements.prefetch import prefetch
@@ -113,7 +114,7 @@ def iprewriter_kernel(b, i, s, inp):
     dp = rd16(row, l4 + 2)
     now = b.timestamp[i]
     advance_clock(s, now)
-    k = mapping_lookup(s, flow_hash5(sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
+    k = mapping_lookup(s, tuple_hash(b, i, sa, da, sp, dp, proto), sa, da, sp, dp, proto, now)
     if k < 0:
         if kind == PASS:
             return s.inp[spec, 1]

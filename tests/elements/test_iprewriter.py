@@ -155,3 +155,29 @@ def test_bad_spec_message_names_the_spec():
 def test_output_port_beyond_the_connected_outputs_is_refused():
     with pytest.raises(ValueError, match="output port 3 out of range"):
         nat(inputs=[f"pattern {PUB} 1024-65535 - - 0 3"]).make_state(2)
+
+
+def test_a_flow_is_found_by_its_bytes_whatever_its_annotations_say():
+    """The lookup takes the 5-tuple from the packet; the ``flow_hash`` annotation serves
+    only when the annotations hold that 5-tuple. A second packet of the flow whose
+    annotations describe another flow still finds the flow's mapping."""
+    from elementkit import mark
+
+    from elements.batch import load_frames, make_batch
+
+    el = nat()
+    frames = [bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "S")),
+              bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "A"))]
+    b = make_batch(2)
+    load_frames(b, frames, [0, S])
+    for i, a in enumerate(mark(frames)):
+        for key, value in a.items():
+            getattr(b, key)[i] = value
+    other = (ipv4_int("10.0.0.9"), ipv4_int("8.8.4.4"), 6666, 53, 6)
+    b.saddr[1], b.daddr[1], b.sport[1], b.dport[1], b.proto[1] = other
+    b.flow_hash[1] = flow_hash5(*other)
+    state = el.make_state(2)
+    assert [int(el.kernel(b, i, state, 0)) for i in range(2)] == [0, 0]
+    assert el.counters(state)["nmappings"] == 1
+    assert [Ether(bytes(b.data[i, b.head[i]:b.head[i] + b.length[i]]))[TCP].sport
+            for i in range(2)] == [5555, 5555]
