@@ -130,9 +130,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
     flow's cache entry and then the mapping state of each hit, or the flow's table
     slot), so that the next pass finds it in the core's caches instead of stalling on
     each packet in turn. The passes take ``PASS_ROWS`` rows at a time. Every element
-    runs in one pass, so it still sees the packets in batch order. With ``trace`` it also takes ``tr`` (int32[rows, steps]) and
-    ``tn`` (steps taken) and records every element each packet meets, ``TRACE_HIT``
-    for a cache hit."""
+    runs in one pass, so it still sees the packets in batch order. With ``trace`` it
+    also takes ``tr`` (int32[rows, steps]) and ``tn`` (steps taken) and records every
+    element each packet meets, ``TRACE_HIT`` for a cache hit."""
     index = {name: k for k, name in enumerate(order)}
     cache = g.graph.get("cache")
     region = set(cache["nodes"]) if cache else set()

@@ -13,17 +13,23 @@ from elements.reference import Packet, from_batch
 S = 1_000_000_000  # ns per second
 
 
+def marked_batch(frames: list[bytes], times):
+    """A batch of ``frames`` at ``times`` ns with MarkIPHeader's annotations (offset 14)."""
+    b = make_batch(max(len(frames), 1))
+    load_frames(b, frames, list(times))
+    for i, a in enumerate(mark(frames, offset=14)):
+        for key, value in a.items():
+            getattr(b, key)[i] = value
+    return b
+
+
 def run_timed(el, frames, inputs, times, n_outputs=2, compare=True) -> Run:
     """Kernel over ``frames`` (packet k on input ``inputs[k]`` at ``times[k]`` ns, with
     MarkIPHeader's annotations at offset 14); when ``compare``, the reference must agree
     on every result, byte and annotation."""
     frames = [bytes(f) for f in frames]
     ann = mark(frames, offset=14)
-    b = make_batch(max(len(frames), 1))
-    load_frames(b, frames, list(times))
-    for i, a in enumerate(ann):
-        for key, value in a.items():
-            getattr(b, key)[i] = value
+    b = marked_batch(frames, times)
     state = el.make_state(n_outputs)
     results = [int(el.kernel(b, i, state, inp)) for i, inp in enumerate(inputs)]
     got = Run(results, [from_batch(b, i) for i in range(len(frames))], state)

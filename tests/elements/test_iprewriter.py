@@ -3,7 +3,7 @@ the plain-Python reference agreeing with the kernel on every packet."""
 
 import pytest
 from elementkit import make, outcome
-from nat_helpers import S, checksums_ok, run_timed, tcp, udp
+from nat_helpers import S, checksums_ok, marked_batch, run_timed, tcp, udp
 from pydantic import ValidationError
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
@@ -161,18 +161,9 @@ def test_a_flow_is_found_by_its_bytes_whatever_its_annotations_say():
     """The lookup takes the 5-tuple from the packet; the ``flow_hash`` annotation serves
     only when the annotations hold that 5-tuple. A second packet of the flow whose
     annotations describe another flow still finds the flow's mapping."""
-    from elementkit import mark
-
-    from elements.batch import load_frames, make_batch
-
     el = nat()
-    frames = [bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "S")),
-              bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "A"))]
-    b = make_batch(2)
-    load_frames(b, frames, [0, S])
-    for i, a in enumerate(mark(frames)):
-        for key, value in a.items():
-            getattr(b, key)[i] = value
+    b = marked_batch([bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "S")),
+                      bytes(tcp("10.0.0.1", "8.8.8.8", 5555, 80, "A"))], [0, S])
     other = (ipv4_int("10.0.0.9"), ipv4_int("8.8.4.4"), 6666, 53, 6)
     b.saddr[1], b.daddr[1], b.sport[1], b.dport[1], b.proto[1] = other
     b.flow_hash[1] = flow_hash5(*other)
