@@ -183,7 +183,9 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         "@njit(cache=True, _nrt=False)",
         (f"def walk(b, start_node, start_inp, cout, cdrop, cexit{', cs' if cache else ''}"
          f"{', tr, tn' if trace else ''}{states}):"),
-        "    i = 0",
+        # an unsigned row index: numba then adds no negative-index wraparound to
+        # every access to the batch's arrays (measured: fw-nat-lb plan 208 -> 173 ns)
+        "    i = np.uint64(0)",
     ]
     def ask(node: str | None, indent: str) -> list[str]:
         """Ask for what stage point ``node`` (None: whichever ``node`` is) reads first."""
@@ -202,7 +204,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
                 *ask(None, indent + "    "), f"{indent}    node = -2"]
 
     head, lines = lines, [
-        "    while i < b.meta[0]:",
+        "    while i < np.uint64(b.meta[0]):",
         "        node = start_node[i]",
         "        inp = start_inp[i]",
     ]
@@ -267,7 +269,7 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
             return []
         return [f"{indent}if phase + 1 == {p}:", f"{indent}    i = lo",
                 f"{indent}    while i < hi:", *("    " + c for c in cases),
-                f"{indent}        i += 1"]
+                f"{indent}        i += np.uint64(1)"]
 
     def store(fate: str, indent: str) -> list[str]:
         """Leaving the region while recording: go to the store block with the fate
@@ -396,11 +398,12 @@ def walk_source(g: nx.MultiDiGraph, order: list[str], trace: bool = False) -> st
         lines.append("            node = -1")
     if last_phase:
         lines += ["        if node == -1:", "            start_node[i] = -1"]
-    lines += ["        i += 1"]
+    lines += ["        i += np.uint64(1)"]
     if last_phase:  # the passes go over PASS_ROWS rows at a time
         lines[0] = "    while i < hi:"
-        lines = ["    lo = 0", "    while lo < b.meta[0]:",
-                 f"        hi = min(lo + {PASS_ROWS}, b.meta[0])", "        phase = 0",
+        lines = ["    lo = np.uint64(0)", "    while lo < np.uint64(b.meta[0]):",
+                 f"        hi = min(lo + np.uint64({PASS_ROWS}), np.uint64(b.meta[0]))",
+                 "        phase = 0",
                  "        i = lo", "        while True:", *("        " + line for line in lines),
                  f"            if phase == {last_phase}:", "                break",
                  *(x for p in range(1, last_phase + 1) for x in between(p, "            ")),
