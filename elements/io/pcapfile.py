@@ -128,21 +128,38 @@ def _index(buf, big, nano, snaplen, offs, lens, ts):
     return n, _OK, pos
 
 
+# Frames are copied in chunks of this many bytes: a memcpy of a constant size compiles
+# to a few vector moves, where one of a variable size is a call into libc that first
+# dispatches on the size. Measured, reading the reference trace: 33 -> 30 ns a packet.
+CHUNK = 32
+
+
 @njit(cache=True)
 def _fill(buf, offs, lens, ts, first, n, shift, data, length, timestamp, row0):
     """Copy records ``first..first+n-1`` into rows ``row0..`` (frames cut to the
-    slot's room); returns the number of frames cut. Takes the batch's arrays, not the
-    batch: numba types a 17-array tuple on every call (2.5 µs)."""
+    slot's room); returns the number of frames cut. A frame is copied in whole
+    ``CHUNK``s where the slot and the file have room for the last one: up to
+    ``CHUNK - 1`` bytes after the frame are junk, as the rest of the slot already is.
+    Takes the batch's arrays, not the batch: numba types a 17-array tuple on every
+    call (2.5 µs)."""
     room = data.shape[1] - HEADROOM
     truncated = 0
     for j in range(n):
         k = first + j
         i = row0 + j
+        o = offs[k]
         size = lens[k]
         if size > room:
             size = room
             truncated += 1
-        copy_bytes(data[i], HEADROOM, buf, offs[k], size)
+        row = data[i]
+        if size + CHUNK <= room and o + size + CHUNK <= buf.shape[0]:
+            q = 0
+            while q < size:
+                _memcpy(row, HEADROOM + q, buf, o + q, CHUNK)
+                q += CHUNK
+        else:
+            copy_bytes(row, HEADROOM, buf, o, size)
         length[i] = size
         timestamp[i] = ts[k] + shift
     return truncated

@@ -152,6 +152,23 @@ def test_long_frames_are_cut_and_counted(tmp_path):
     assert feed.truncated == 1
 
 
+def test_frames_of_every_length_are_read_exactly(tmp_path):
+    """Frames are copied in chunks (``pcapfile.CHUNK``): every length around a chunk
+    boundary, up to a slot's room, and the file's last frame come back byte for byte,
+    and a frame never shows bytes of the one the slot held before."""
+    rng = np.random.default_rng(5)
+    sizes = list(range(1, 100)) + list(range(MAX_FRAME - 40, MAX_FRAME + 1)) + [3]
+    frames = [rng.integers(0, 256, n, np.uint8).tobytes() for n in sizes]
+    path = tmp_path / "sizes.pcap"
+    write_pcap(path, frames, list(range(len(frames))))
+    b = make_batch(len(frames))
+    b.data[:] = 0xEE  # what an earlier batch left in the slots
+    feed = PcapFeed(path)
+    assert feed.fill(b, len(frames)) == len(frames)
+    assert [packet_bytes(b, i) for i in range(len(frames))] == frames
+    assert feed_all(PcapFeed(path), batch=5)[0] == frames
+
+
 def test_empty_file_has_no_packets(tmp_path):
     path = tmp_path / "empty.pcap"
     write_pcap(path, [])
