@@ -105,12 +105,13 @@ def run_chain(args: argparse.Namespace) -> int:
     trace = sorted(int(x) for x in args.trace.split(",")) if args.trace else []
     feed = PcapFeed(args.input or default_trace(), repeat=args.repeat)
     if not trace:
-        t0 = time.perf_counter()
-        result = run_plan(plan, args.path, feed, batch_size=args.batch or DEFAULT_BATCH,
-                          limit=args.limit, progress=not args.no_progress and sys.stderr.isatty())
-        seconds = time.perf_counter() - t0
+        batch = args.batch or DEFAULT_BATCH
+        result = run_plan(plan, args.path, feed, batch_size=batch, limit=args.limit,
+                          progress=not args.no_progress and sys.stderr.isatty())
+        seconds = result.seconds
         report = result.counters.to_dict()
         report.update(chain=plan.chain, path=args.path, seconds=seconds,
+                      compile_s=result.compile_s, batch=batch,
                       mpps=result.counters.entered / seconds / 1e6,
                       drops_by_middlebox=result.drops_by_middlebox())
         for name, info in report["elements"].items():
@@ -118,7 +119,7 @@ def run_chain(args: argparse.Namespace) -> int:
         if report.get("flow_cache"):
             print("flow cache:", " ".join(f"{k}={v}" for k, v in report["flow_cache"].items()))
         print(f"{args.path}: {report['entered']} packets in {seconds:.3f} s:"
-              f" {report['mpps']:.3f} Mpps (including compile)")
+              f" {report['mpps']:.3f} Mpps (batch {batch}, compile {result.compile_s:.2f} s)")
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         return 0

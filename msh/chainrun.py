@@ -3,6 +3,7 @@ doing all its own work) or ``msh`` (the compiled plan), and report per middlebox
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,8 @@ class ChainResult:
     counters: Counters
     owners: dict[str, str]
     outputs: list[tuple[int, bytes]] | None  # (chain port, frame) in order, if captured
+    compile_s: float = 0.0  # making the program and compiling (or loading) its kernels
+    seconds: float = 0.0  # the run itself
 
     def drops_by_middlebox(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -35,14 +38,19 @@ def run_chain(plan: Plan, path: str, feed, batch_size: int = 256, limit: int | N
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, not {path!r}")
     g = plan.naive if path == "naive" else plan.graph
+    t0 = time.perf_counter()
     program = Program(g, batch_size)
+    program.warm_up()
+    compile_s = time.perf_counter() - t0
     outputs: list[tuple[int, bytes]] | None = [] if capture else None
 
     def keep(b):
         for i in np.flatnonzero(b.port[: b.meta[0]] >= 0):
             outputs.append((int(b.port[i]), packet_bytes(b, i)))
 
+    t0 = time.perf_counter()
     counters = run(program, feed=feed, limit=limit, progress=progress,
                    on_batch=keep if capture else None)
+    seconds = time.perf_counter() - t0
     owners = {n: g.nodes[n]["owner"] for n in program.order}
-    return ChainResult(counters, owners, outputs)
+    return ChainResult(counters, owners, outputs, compile_s, seconds)

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         program = Program(g, args.batch or DEFAULT_BATCH)
     except ValueError as exc:  # an element's make_state rejected its config
         raise UserError(f"{args.graph}: {exc}") from None
-    _warm_up(program)
+    program.warm_up()
     compile_s = time.perf_counter() - t0
     progress = not args.no_progress and sys.stderr.isatty()
     t0 = time.perf_counter()
@@ -173,14 +173,6 @@ def _declared_params(path: str) -> set[str]:
 
     f = read_file(path, ErrorList(), {})
     return set(f.body.params) if f is not None else set()
-
-
-def _warm_up(program) -> None:
-    """Compile the walk and every kernel before timing: push an empty batch."""
-    from msh import graph as G
-
-    program.batch.meta[0] = 0
-    program.push(0, program.entry(program.sources[0] if program.sources else G.IN))
 
 
 def _report(g, program, counters, seconds: float, compile_s: float) -> dict:

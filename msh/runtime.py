@@ -463,6 +463,13 @@ class Program:
             return -1 - dport, 0
         return self.index[dst], dport
 
+    def warm_up(self) -> None:
+        """Compile (or load from the disk cache) every kernel a run calls, so that a
+        timed run times packets: push an empty batch, ask the pull trees for nothing."""
+        self.batch.meta[0] = 0
+        self.push(0, self.entry(self.sources[0] if self.sources else G.IN))
+        self.schedule.warm_up()
+
     def push(self, n: int, entry: tuple[int, int], b: Batch | None = None,
              entered: bool = True) -> Batch:
         """Walk rows ``0..n-1`` of ``b`` (default ``self.batch``, already filled) from

@@ -223,6 +223,15 @@ class Schedule:
         self._last = [np.full(1, UNSET, np.int64) for _ in self.roots]
         self.batch = make_batch(program.capacity)
 
+    def warm_up(self) -> None:
+        """Compile the release kernels: ask each tree for what is due before any time
+        (nothing, so no state changes)."""
+        if not self.roots:
+            return
+        for release, states, last in zip(self._release, self._states, self._last):
+            release(self.batch, UNSET, self.program.batch_size, last,
+                    self.program.counters.out, states)
+
     def before(self, b, n: int, on_batch=None) -> None:
         """Release what was due before the first packet of the batch about to be walked."""
         if self.roots and not self.live:
