@@ -97,6 +97,21 @@ def test_released_packets_count_once_and_leave_the_held_count():
     assert c.element("q")["out"][0] == 30 and c.element("s")["out"][0] == 30
 
 
+def test_warm_up_compiles_every_kernel_and_changes_nothing():
+    """A timed run after ``Program.warm_up`` compiles nothing (the walk and each pull
+    tree's release kernel have their entry points), and it does what a cold run does."""
+    def make():
+        return graph({"q": ("Queue", {}), "s": ("BandwidthShaper", {"rate": 1000})},
+                     ["in -> q", "q -> s", "s -> out"])
+    feed = [(k * 1000, bytes(100)) for k in range(30)]
+    warm = Program(make(), 8)
+    warm.warm_up()
+    assert warm.walk.entry is not None
+    assert all(r.entry is not None for r in warm.schedule._release)
+    cold = Program(make(), 8)
+    assert run(warm, Feed(feed)).to_dict() == run(cold, Feed(feed)).to_dict()
+
+
 def test_a_released_packet_may_enter_another_queue():
     g = graph({"q1": ("Queue", {}), "s1": ("BandwidthShaper", {"rate": 10_000}),
                "q2": ("Queue", {}), "s2": ("BandwidthShaper", {"rate": 5_000})},
