@@ -119,8 +119,22 @@ headers = st.sampled_from([
     "udp any any -> any any"])
 
 
+short_text = st.text(LETTERS, min_size=0, max_size=40)
+
+
 @st.composite
-def scenario(draw, actions=("alert",)):
+def long_text(draw):
+    """Up to 900 bytes of letters no pattern has, with a few islands of pattern letters:
+    what matches is rare and may lie anywhere, in either half of a long payload."""
+    text = list(draw(st.text("xyz", min_size=0, max_size=900)))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(text)))
+        text[at:at] = draw(st.text(LETTERS, min_size=1, max_size=6))
+    return "".join(text)
+
+
+@st.composite
+def scenario(draw, actions=("alert",), texts=short_text):
     rules = []
     for sid in range(1, draw(st.integers(1, 6)) + 1):
         opts = ""
@@ -133,7 +147,7 @@ def scenario(draw, actions=("alert",)):
                  for k in range(draw(st.integers(1, 3)))]
     flows = {}
     for key in flow_keys:
-        text = draw(st.text(LETTERS, min_size=0, max_size=40)).encode()
+        text = draw(texts).encode()
         cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=5)))
         bounds = [0, *cuts, len(text)]
         flows[key] = [text[a:b] for a, b in itertools.pairwise(bounds)]
@@ -148,9 +162,7 @@ def scenario(draw, actions=("alert",)):
     return rules, flows, order
 
 
-@settings(max_examples=150, deadline=None)
-@given(scenario())
-def test_alerts_equal_stream_search(tmp_path_factory, case):
+def check_alerts(tmp_path_factory, case):
     rules_text, flows, order = case
     tmp = tmp_path_factory.mktemp("ids")
     frames = tcp_frames(flows, order)
@@ -160,6 +172,20 @@ def test_alerts_equal_stream_search(tmp_path_factory, case):
     assert {(a["row"], a["sid"]) for a in alerts} == want
     assert len(alerts) == len(want)
     assert got.results == [0] * len(frames)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario())
+def test_alerts_equal_stream_search(tmp_path_factory, case):
+    check_alerts(tmp_path_factory, case)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenario(texts=long_text()))
+def test_long_payloads_scanned_in_two_halves_alert_as_the_stream_search(tmp_path_factory,
+                                                                       case):
+    """Payloads of ``SPLIT_MIN`` bytes or more are scanned as two halves at once."""
+    check_alerts(tmp_path_factory, case)
 
 
 @settings(max_examples=150, deadline=None)
@@ -200,6 +226,44 @@ def test_known_answer_split_pattern_and_alert_json(tmp_path):
                        "ts": 0, "src": "1.1.1.1", "dst": "2.2.2.2", "sport": 1234, "dport": 80,
                        "proto": "tcp", "batch": 0, "row": 3}]
     assert el.counters(got.state)["alerts"] == 1
+
+
+def test_a_match_anywhere_in_a_long_payload_is_found_once(tmp_path):
+    """One 300-byte payload per flow with the pattern ending at every offset: each
+    is found once, in either half of the two-half scan, across its middle and in the
+    overlap; and a second segment completes a pattern begun at the first one's end
+    (the state the second half left is the stream's)."""
+    pattern = b"abcab"
+    flows, order = {}, []
+    for k in range(300 - len(pattern) + 1):
+        key = (0x0A000001, 0x0A000002, 1000 + k, 80, 6)
+        flows[key] = [b"x" * k + pattern + b"y" * (300 - len(pattern) - k)]
+        order.append((key, 0))
+    key = (0x0A000001, 0x0A000002, 999, 80, 6)
+    flows[key] = [b"z" * 297 + pattern[:3], pattern[3:] + b"z" * 200]
+    order += [(key, 0), (key, 1)]
+    rules = [f'alert tcp any any -> any any (content:"{pattern.decode()}"; sid:1;)',
+             'alert tcp any any -> any any (content:"ABCAB"; nocase; sid:2;)']
+    _el, _got, alerts = run_ids(rules, tcp_frames(flows, order), tmp_path)
+    rows = [n for n, (key, seg) in enumerate(order) if pattern in flows[key][seg]]
+    assert sorted((a["row"], a["sid"]) for a in alerts) == sorted(
+        [(n, sid) for n in rows for sid in (1, 2)] + [(len(order) - 1, 1), (len(order) - 1, 2)])
+
+
+@pytest.mark.parametrize("repeats", [0, *range(25, 46), 60])
+def test_a_second_half_with_many_outputs_goes_on_byte_by_byte(tmp_path, repeats):
+    """A second half notes up to ``MAX_DEFER`` (32) outputs, then stops; the scan goes
+    on from there: a pattern after them, required at its exact offset, is found (for
+    some repeat count it is the output where the second half stopped)."""
+    payload = b"y" * 160 + b"abcab" * repeats + b"qzq" + b"y" * 20
+    at = payload.index(b"qzq")
+    rules = ['alert tcp any any -> any any (content:"abcab"; offset:400; sid:1;)',
+             'alert tcp any any -> any any (content:"ABCAB"; nocase; sid:2;)',
+             f'alert tcp any any -> any any (content:"qzq"; offset:{at}; depth:3; sid:3;)']
+    key = (0x0A000001, 0x0A000002, 1000, 80, 6)
+    _el, _got, alerts = run_ids(rules, tcp_frames({key: [payload]}, [(key, 0)]), tmp_path)
+    want = {3} | ({2} if repeats else set()) | ({1} if b"abcab" in payload[400:] else set())
+    assert sorted(a["sid"] for a in alerts) == sorted(want)
 
 
 def test_out_of_order_policy(tmp_path):
