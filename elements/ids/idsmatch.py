@@ -11,11 +11,21 @@ from pydantic import Field, model_validator
 
 from elements.batch import F_IP, F_L4FULL, F_NONFIRST
 from elements.element import Element, ElementConfig, drop
-from elements.flowtable import FlowTable, flowtable_counters, ft_insert, ft_lookup, make_flowtable
+from elements.flowtable import (
+    FlowTable,
+    flowtable_counters,
+    ft_find,
+    ft_insert,
+    ft_lookahead,
+    ft_lookup,
+    make_flowtable,
+    worth_lookahead,
+)
 from elements.ids.ahocorasick import build
 from elements.ids.snortrules import Rule, RuleError, load_rules, parse_rules
 from elements.jit import inlined
 from elements.net import IP_PROTO_TCP, IP_PROTO_UDP, ip_end, rd32
+from elements.prefetch import prefetch
 
 A_ALERT, A_DROP, A_PASS = 0, 1, 2
 ACTION_CODE = {"alert": A_ALERT, "drop": A_DROP, "pass": A_PASS}
@@ -371,6 +381,20 @@ def ids_kernel(b, i, s, inp):
     return 0
 
 
+@inlined
+def ids_lookahead_found(b, i, s, inp):
+    """Find row ``i``'s stream (its table slot is fetched) and start fetching its state."""
+    if b.proto[i] == IP_PROTO_TCP:
+        k = ft_find(s.ft, b.flow_hash[i], b.saddr[i], b.daddr[i], b.sport[i], b.dport[i],
+                    b.proto[i])
+        if k >= 0:
+            prefetch(s.f_next, k)
+            prefetch(s.f_base, k)
+            prefetch(s.f_ac, k)
+            prefetch(s.f_flags, k)
+            prefetch(s.f_bits, k)
+
+
 class IDSMatchConfig(ElementConfig):
     rules: list[str] = Field(default_factory=list,
                              description="inline rules, one per item (errors name '<rules>:N')")
@@ -542,6 +566,12 @@ class IDSMatch(Element):
     state_kind = "per-flow"
     drops = ("malformed", "rule_drop", "flow_blocked")
     kernel = staticmethod(ids_kernel)
+    lookahead = staticmethod(ft_lookahead)
+    lookahead_found = staticmethod(ids_lookahead_found)
+
+    def looks_ahead(self) -> bool:
+        """When its stream table is too big to stay cached (``worth_lookahead``)."""
+        return worth_lookahead(self.config.flows)
 
     def make_state(self, n_outputs: int) -> IDSState:
         self.rules = self.config.load()
