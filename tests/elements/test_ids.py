@@ -239,15 +239,21 @@ def test_a_match_anywhere_in_a_long_payload_is_found_once(tmp_path):
         key = (0x0A000001, 0x0A000002, 1000 + k, 80, 6)
         flows[key] = [b"x" * k + pattern + b"y" * (300 - len(pattern) - k)]
         order.append((key, 0))
-    key = (0x0A000001, 0x0A000002, 999, 80, 6)
+    key = (0x0A000001, 0x0A000002, 999, 80, 6)  # no output in the second half
     flows[key] = [b"z" * 297 + pattern[:3], pattern[3:] + b"z" * 200]
     order += [(key, 0), (key, 1)]
+    key = (0x0A000001, 0x0A000002, 998, 80, 6)  # an output there, replayed
+    flows[key] = [b"z" * 200 + pattern + b"z" * 92 + b"qz", b"q" + b"z" * 200]
+    order += [(key, 0), (key, 1)]
     rules = [f'alert tcp any any -> any any (content:"{pattern.decode()}"; sid:1;)',
-             'alert tcp any any -> any any (content:"ABCAB"; nocase; sid:2;)']
+             'alert tcp any any -> any any (content:"ABCAB"; nocase; sid:2;)',
+             'alert tcp any any -> any any (content:"qzq"; sid:3;)']
     _el, _got, alerts = run_ids(rules, tcp_frames(flows, order), tmp_path)
     rows = [n for n, (key, seg) in enumerate(order) if pattern in flows[key][seg]]
+    n = len(order)
     assert sorted((a["row"], a["sid"]) for a in alerts) == sorted(
-        [(n, sid) for n in rows for sid in (1, 2)] + [(len(order) - 1, 1), (len(order) - 1, 2)])
+        [(k, sid) for k in rows for sid in (1, 2)]
+        + [(n - 3, 1), (n - 3, 2), (n - 1, 3)])
 
 
 @pytest.mark.parametrize("repeats", [0, *range(25, 46), 60])
